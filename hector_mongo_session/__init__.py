@@ -1,0 +1,92 @@
+"""hector-mongo-session: durable, concurrency-safe agent sessions in MongoDB.
+
+The Hector v2 session contract in Python: a :class:`SessionService` with ``create``,
+``get``, ``append_event``, ``list`` and ``delete``, an in-memory backend and a MongoDB
+backend that behave the same way.
+"""
+
+from __future__ import annotations
+
+from ._model import MAX_ID_LENGTH
+from ._sizing import MAX_DOCUMENT_BYTES
+from ._values import MAX_NESTING_DEPTH, escape_key, unescape_key
+from ._version import __version__
+from .errors import (
+    DocumentTooLargeError,
+    EventTooLargeError,
+    InvalidArgumentError,
+    OutcomeUnknownError,
+    SessionAlreadyExistsError,
+    SessionError,
+    SessionNotFoundError,
+    StaleSessionError,
+    StateKeyNotExistError,
+    StorageError,
+)
+from .memory import InMemoryService
+from .models import (
+    Blob,
+    Content,
+    Event,
+    EventActions,
+    FileData,
+    FunctionCall,
+    FunctionResponse,
+    Part,
+    utc_now,
+)
+from .requests import (
+    CreateRequest,
+    CreateResponse,
+    DeleteRequest,
+    GetRequest,
+    GetResponse,
+    ListRequest,
+    ListResponse,
+)
+from .service import SessionService
+from .session import Events, Session
+from .state import KEY_PREFIX_APP, KEY_PREFIX_TEMP, KEY_PREFIX_USER, State
+
+__all__ = [
+    "KEY_PREFIX_APP",
+    "KEY_PREFIX_TEMP",
+    "KEY_PREFIX_USER",
+    "MAX_DOCUMENT_BYTES",
+    "MAX_ID_LENGTH",
+    "MAX_NESTING_DEPTH",
+    "Blob",
+    "Content",
+    "CreateRequest",
+    "CreateResponse",
+    "DeleteRequest",
+    "DocumentTooLargeError",
+    "Event",
+    "EventActions",
+    "EventTooLargeError",
+    "Events",
+    "FileData",
+    "FunctionCall",
+    "FunctionResponse",
+    "GetRequest",
+    "GetResponse",
+    "InMemoryService",
+    "InvalidArgumentError",
+    "ListRequest",
+    "ListResponse",
+    "OutcomeUnknownError",
+    "Part",
+    "Session",
+    "SessionAlreadyExistsError",
+    "SessionError",
+    "SessionNotFoundError",
+    "SessionService",
+    "StaleSessionError",
+    "State",
+    "StateKeyNotExistError",
+    "StorageError",
+    "__version__",
+    "escape_key",
+    "unescape_key",
+    "utc_now",
+]

@@ -1,0 +1,76 @@
+"""The base of every pydantic model here: validation errors become InvalidArgumentError."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, StrictStr, ValidationError
+from typing_extensions import Self
+
+from .errors import InvalidArgumentError
+
+MAX_ID_LENGTH = 256
+"""Longest accepted app name, user id, session id or event id, in characters."""
+
+
+class Model(BaseModel):
+    """A pydantic model whose validation errors are :class:`InvalidArgumentError` (a ValueError).
+
+    Callers catch one error root for everything this library refuses; the pydantic error is
+    kept as ``__cause__`` and its text is the message.
+    """
+
+    model_config = ConfigDict(extra="forbid", ser_json_bytes="base64", val_json_bytes="base64")
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise InvalidArgumentError(str(exc)) from exc
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        try:
+            super().__setattr__(name, value)
+        except ValidationError as exc:
+            raise InvalidArgumentError(str(exc)) from exc
+
+    @classmethod
+    def model_validate(cls, obj: Any, **options: Any) -> Self:
+        try:
+            return super().model_validate(obj, **options)
+        except ValidationError as exc:
+            raise InvalidArgumentError(str(exc)) from exc
+
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray, **options: Any) -> Self:
+        try:
+            return super().model_validate_json(json_data, **options)
+        except ValidationError as exc:
+            raise InvalidArgumentError(str(exc)) from exc
+
+
+def _check_id(value: str) -> str:
+    if not value:
+        raise ValueError("must be a non-empty string")
+    if len(value) > MAX_ID_LENGTH:
+        raise ValueError(f"must be at most {MAX_ID_LENGTH} characters, got {len(value)}")
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
+
+
+def check_id(value: object, name: str) -> str:
+    """Validate an identifier outside a model (same rules as :data:`Id`)."""
+    if not isinstance(value, str):
+        raise InvalidArgumentError(f"{name} must be a string, got {type(value).__name__}")
+    try:
+        return _check_id(value)
+    except ValueError as exc:
+        raise InvalidArgumentError(f"{name} {exc}") from None
+
+
+Id = Annotated[StrictStr, AfterValidator(_check_id)]
+"""An identifier: a non-empty string of at most 256 characters without NUL.
+
+Only real ``str`` values are accepted (strict), so a query operator such as
+``{"$ne": ""}`` can never reach a database filter."""

@@ -1,0 +1,143 @@
+"""Free-form values (state, tool arguments, metadata): validation, normalisation, key escaping.
+
+Everything a user can put into state or an event is checked here once, before anything is
+written, and turned into what MongoDB stores: JSON-shaped data plus bytes and dates.
+
+Key escaping: MongoDB field names cannot hold NUL, and ``.`` or a leading ``$`` break
+queries and updates (tool JSON schemas carry ``$schema``/``$ref``; file names carry dots).
+Every key of a free-form mapping is stored with ``%`` -> ``%25``, ``.`` -> ``%2E`` and
+``$`` -> ``%24``, and unescaped on read. Keys without those characters are stored as is,
+so ``state.theme`` stays queryable from the shell.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from .errors import InvalidArgumentError
+
+MAX_NESTING_DEPTH = 90
+"""Deepest nesting of mappings/lists inside one value (MongoDB allows 100 levels per document,
+and a value sits a few levels down inside a session document)."""
+
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+
+_ESCAPES = {"%": "%25", ".": "%2E", "$": "%24"}
+_UNESCAPES = {"%25": "%", "%2E": ".", "%24": "$"}
+_ESCAPED = re.compile("%25|%2E|%24")
+
+
+def escape_key(key: str) -> str:
+    """Return the stored form of a mapping key (see the module docstring)."""
+    if "%" not in key and "." not in key and "$" not in key:
+        return key
+    return "".join(_ESCAPES.get(char, char) for char in key)
+
+
+def unescape_key(key: str) -> str:
+    """Invert :func:`escape_key`."""
+    if "%" not in key:
+        return key
+    return _ESCAPED.sub(lambda match: _UNESCAPES[match.group(0)], key)
+
+
+def check_key(key: object, where: str) -> str:
+    """Return ``key`` if it can be a state or mapping key, else raise."""
+    if not isinstance(key, str):
+        raise InvalidArgumentError(f"{where}: keys must be strings, got {type(key).__name__}")
+    if not key:
+        raise InvalidArgumentError(f"{where}: keys must not be empty")
+    if "\x00" in key:
+        raise InvalidArgumentError(f"{where}: key {key!r} contains a NUL character")
+    return key
+
+
+def to_utc_millis(value: datetime, where: str) -> datetime:
+    """Return an aware datetime as UTC truncated to milliseconds (what BSON dates hold)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidArgumentError(
+            f"{where}: naive datetime {value.isoformat()}; use an aware datetime "
+            "(e.g. datetime.now(timezone.utc))"
+        )
+    value = value.astimezone(timezone.utc)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def to_bson_datetime(value: datetime) -> datetime:
+    """Return the naive-UTC form the driver stores (and mongomock can compare)."""
+    return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def from_bson_datetime(value: datetime) -> datetime:
+    """Return a stored (naive UTC or aware) datetime as aware UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def encode_value(value: Any, where: str, depth: int = 0) -> Any:
+    """Validate ``value`` and return its stored form.
+
+    Accepted: ``None``, ``bool``, ``int`` (64-bit), finite ``float``, ``str``, ``bytes``,
+    aware ``datetime`` (stored as UTC milliseconds), lists/tuples and mappings with
+    string keys. Anything else raises :class:`InvalidArgumentError` naming where it was.
+    """
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        # str subclasses (enums) are stored, and so read back, as plain strings.
+        return value if type(value) is str else str.__str__(value)
+    if isinstance(value, int):
+        if not _INT64_MIN <= value <= _INT64_MAX:
+            raise InvalidArgumentError(f"{where}: integer {value} does not fit in 64 bits")
+        return int(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidArgumentError(
+                f"{where}: {value} is not a finite number (NaN and infinity are not stored)"
+            )
+        return float(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, datetime):
+        return to_bson_datetime(to_utc_millis(value, where))
+    if depth >= MAX_NESTING_DEPTH:
+        raise InvalidArgumentError(
+            f"{where}: nested deeper than {MAX_NESTING_DEPTH} levels (MongoDB's limit)"
+        )
+    if isinstance(value, Mapping):
+        return {
+            escape_key(check_key(key, where)): encode_value(item, f"{where}.{key}", depth + 1)
+            for key, item in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [encode_value(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
+    raise InvalidArgumentError(
+        f"{where}: values of type {type(value).__name__} cannot be stored; use JSON-like "
+        "data (dict, list, str, int, float, bool, None), bytes or an aware datetime "
+        "(for a pydantic model, store model.model_dump())"
+    )
+
+
+def decode_value(value: Any) -> Any:
+    """Return the Python form of a stored value (inverse of :func:`encode_value`)."""
+    if isinstance(value, dict):
+        return {unescape_key(key): decode_value(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [decode_value(item) for item in value]
+    if isinstance(value, datetime):
+        return from_bson_datetime(value)
+    return value
+
+
+def encode_mapping(values: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Encode a free-form mapping (keys escaped, values encoded)."""
+    return {
+        escape_key(check_key(key, where)): encode_value(value, f"{where}[{key!r}]", 1)
+        for key, value in values.items()
+    }

@@ -1,0 +1,169 @@
+"""Errors raised by hector-mongo-session.
+
+Every error derives from :class:`SessionError`, so ``except SessionError`` catches anything
+this library raises; driver errors never escape untranslated. The tree::
+
+    SessionError
+    ├── InvalidArgumentError (also a ValueError)      bad input; nothing was written
+    │   └── DocumentTooLargeError                      a document would pass 16 MiB
+    │       └── EventTooLargeError                     one event cannot fit at all
+    ├── SessionNotFoundError (also a LookupError)
+    ├── SessionAlreadyExistsError
+    ├── StaleSessionError                              the handle's revision is out of date
+    ├── StateKeyNotExistError (also a KeyError)
+    └── StorageError                                   the database failed; nothing was written
+        └── OutcomeUnknownError                        ... or it may have been: reload to see
+
+Errors carry the facts as attributes (``session_id``, ``expected_revision``, ...) as well as
+in the message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "DocumentTooLargeError",
+    "EventTooLargeError",
+    "InvalidArgumentError",
+    "OutcomeUnknownError",
+    "SessionAlreadyExistsError",
+    "SessionError",
+    "SessionNotFoundError",
+    "StaleSessionError",
+    "StateKeyNotExistError",
+    "StorageError",
+]
+
+
+def _rebuild(cls: type[SessionError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
+
+class SessionError(Exception):
+    """Base class of every error raised by this library."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses take keyword arguments; rebuild from the attributes so errors pickle.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+    def __str__(self) -> str:
+        # KeyError quotes its message; ours are sentences.
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidArgumentError(SessionError, ValueError):
+    """An argument cannot be accepted; nothing was read or written."""
+
+
+class DocumentTooLargeError(InvalidArgumentError):
+    """A write would make a stored document larger than MongoDB's 16 MiB limit.
+
+    Attributes:
+        what: which document ("session", "app state", "user state").
+        size: the size in bytes the document would have had.
+        limit: the limit in bytes.
+    """
+
+    def __init__(self, message: str, *, what: str, size: int, limit: int) -> None:
+        super().__init__(message)
+        self.what = what
+        self.size = size
+        self.limit = limit
+
+
+class EventTooLargeError(DocumentTooLargeError):
+    """A single event is too large to be stored in a session document, even an empty one."""
+
+
+class SessionNotFoundError(SessionError, LookupError):
+    """No session has this (app_name, user_id, session_id)."""
+
+    def __init__(self, *, app_name: str, user_id: str, session_id: str) -> None:
+        super().__init__(
+            f"session not found: app_name={app_name!r} user_id={user_id!r} "
+            f"session_id={session_id!r}"
+        )
+        self.app_name = app_name
+        self.user_id = user_id
+        self.session_id = session_id
+
+
+class SessionAlreadyExistsError(SessionError):
+    """A session with this (app_name, user_id, session_id) already exists."""
+
+    def __init__(self, *, app_name: str, user_id: str, session_id: str) -> None:
+        super().__init__(
+            f"session already exists: app_name={app_name!r} user_id={user_id!r} "
+            f"session_id={session_id!r}"
+        )
+        self.app_name = app_name
+        self.user_id = user_id
+        self.session_id = session_id
+
+
+class StaleSessionError(SessionError):
+    """The session has been modified since it was loaded; nothing was written.
+
+    Reload the session (``get``) and decide again: the event may depend on state that
+    another writer has changed.
+
+    Attributes:
+        expected_revision: the revision the handle was loaded at.
+        actual_revision: the revision in storage when the append was refused.
+    """
+
+    def __init__(
+        self,
+        *,
+        app_name: str,
+        user_id: str,
+        session_id: str,
+        expected_revision: int,
+        actual_revision: int,
+    ) -> None:
+        super().__init__(
+            f"stale session: session has been modified since it was loaded "
+            f"(session_id={session_id!r}, loaded at revision {expected_revision}, "
+            f"stored revision {actual_revision}); reload it with get() and retry"
+        )
+        self.app_name = app_name
+        self.user_id = user_id
+        self.session_id = session_id
+        self.expected_revision = expected_revision
+        self.actual_revision = actual_revision
+
+
+class StateKeyNotExistError(SessionError, KeyError):
+    """The state has no such key."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"state key does not exist: {key!r}")
+        self.key = key
+
+
+class StorageError(SessionError):
+    """The database failed the operation; the write (if any) was not applied.
+
+    Attributes:
+        operation: the service method that failed ("append_event", "get", ...).
+        outcome_known: ``True`` when the write certainly did not happen.
+    """
+
+    outcome_known = True
+
+    def __init__(self, message: str, *, operation: str) -> None:
+        super().__init__(message)
+        self.operation = operation
+
+
+class OutcomeUnknownError(StorageError):
+    """The connection failed after the request may have reached the server.
+
+    The write may or may not have been applied: reload the session to find out.
+    """
+
+    outcome_known = False

@@ -1,0 +1,107 @@
+"""The session service contract every backend implements."""
+
+from __future__ import annotations
+
+import abc
+from types import TracebackType
+
+from typing_extensions import Self
+
+from .models import Event
+from .requests import (
+    CreateRequest,
+    CreateResponse,
+    DeleteRequest,
+    GetRequest,
+    GetResponse,
+    ListRequest,
+    ListResponse,
+)
+from .session import Session
+
+__all__ = ["SessionService"]
+
+
+class SessionService(abc.ABC):
+    """Creates, loads, appends to, lists and deletes sessions.
+
+    Every backend gives the same observable behaviour (the conformance suite checks it):
+
+    - ``append_event`` of a ``partial`` event stores nothing.
+    - ``actions.state_delta`` keys update the app scope (``app:``), the user scope
+      (``user:``), or the session (no prefix); ``temp:`` keys show on the live session only
+      and are never stored, not even inside the stored event. ``None`` deletes a key.
+    - Every stored append bumps the session's ``revision``; an append through a handle
+      whose revision is older than storage's raises ``StaleSessionError`` and writes
+      nothing.
+    - Times are aware UTC datetimes with millisecond precision.
+    - Errors are :class:`~hector_mongo_session.SessionError` subclasses.
+
+    Services are async context managers: ``async with`` closes them.
+    """
+
+    @abc.abstractmethod
+    async def create(self, request: CreateRequest) -> CreateResponse:
+        """Create a session.
+
+        Args:
+            request: app, user, optional session id (generated when ``None``) and state.
+
+        Returns:
+            The new session, its state merged with the app and user scopes.
+
+        Raises:
+            SessionAlreadyExistsError: the session id is taken for this app and user.
+            InvalidArgumentError: a bad id, key or value; nothing was written.
+        """
+
+    @abc.abstractmethod
+    async def get(self, request: GetRequest) -> GetResponse:
+        """Load a session with all its events or a window of them.
+
+        Returns:
+            A fresh copy: changing it does not change storage.
+
+        Raises:
+            SessionNotFoundError: no such session.
+        """
+
+    @abc.abstractmethod
+    async def append_event(self, session: Session, event: Event) -> None:
+        """Store ``event`` in ``session`` and apply its state delta.
+
+        ``session`` is updated in place (events, state, revision); ``event`` is not changed.
+
+        Raises:
+            StaleSessionError: storage has a newer revision than ``session``; nothing
+                was written. Reload the session and decide again.
+            SessionNotFoundError: the session was deleted.
+            DocumentTooLargeError: the session would pass MongoDB's 16 MiB limit.
+            InvalidArgumentError: a value cannot be stored; nothing was written.
+        """
+
+    @abc.abstractmethod
+    async def list(self, request: ListRequest) -> ListResponse:
+        """List sessions, most recently updated first, without their events.
+
+        Returns:
+            One page of sessions (state merged) and the token of the next page, if any.
+        """
+
+    @abc.abstractmethod
+    async def delete(self, request: DeleteRequest) -> None:
+        """Delete a session and its events; a missing session is not an error."""
+
+    async def close(self) -> None:  # noqa: B027 - a no-op by default, not abstract
+        """Release what the service owns (a client it created)."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()

@@ -1,0 +1,153 @@
+"""The Session object: one conversation's identity, state and (a window of) its events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, overload
+
+from ._model import check_id
+from ._values import to_utc_millis
+from .models import Event
+from .state import State
+
+__all__ = ["Events", "Session"]
+
+
+class Events(Sequence[Event]):
+    """A read-only sequence of events, oldest first."""
+
+    __slots__ = ("_events",)
+
+    def __init__(self, events: Iterable[Event] = ()) -> None:
+        self._events = list(events)
+
+    @overload
+    def __getitem__(self, index: int) -> Event: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Event]: ...
+    def __getitem__(self, index: int | slice) -> Event | Sequence[Event]:
+        if isinstance(index, slice):
+            return tuple(self._events[index])
+        return self._events[index]
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self._events)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Events):
+            return self._events == other._events
+        if isinstance(other, Sequence):
+            return self._events == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Events({len(self._events)} events)"
+
+
+@dataclass
+class StoredShape:
+    """What a handle knows of its stored document, so a backend can check the 16 MiB limit
+    before sending an append (exact: the append only applies at this handle's revision)."""
+
+    state: dict[str, Any] = field(default_factory=dict)
+    """The session-scope state exactly as stored (escaped keys, encoded values)."""
+    events_stored: int = 0
+    """Events in the stored array (at most the cap)."""
+    events_bytes: int = 0
+    """Sum of the BSON sizes of the stored events."""
+    oldest_event_bytes: int = 0
+    """BSON size of the oldest stored event (the next one a capped push drops)."""
+    app_state: dict[str, Any] = field(default_factory=dict)
+    """The app-scope bucket as last seen (stored form; other sessions may change it)."""
+    user_state: dict[str, Any] = field(default_factory=dict)
+    """The user-scope bucket as last seen (stored form; other sessions may change it)."""
+
+
+class Session:
+    """A conversation between a user and agents, as loaded from a session service.
+
+    Returned by ``create``, ``get`` and ``list``; ``append_event`` updates it in place.
+
+    Attributes:
+        state: the merged state (session keys, ``app:``/``user:`` keys, and ``temp:`` keys
+            set during the current invocation).
+        last_update_time: when the session last changed (aware UTC).
+        revision: the stored revision this object reflects; every append bumps it, and an
+            append through an object whose revision is older than storage's raises
+            ``StaleSessionError``.
+        event_count: events ever appended (a capped store may hold fewer).
+        stored: bookkeeping of the stored document, used by the services.
+    """
+
+    __slots__ = (
+        "_app_name",
+        "_events",
+        "_id",
+        "_user_id",
+        "event_count",
+        "last_update_time",
+        "revision",
+        "state",
+        "stored",
+    )
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        app_name: str,
+        user_id: str,
+        state: State | None = None,
+        events: Iterable[Event] = (),
+        last_update_time: datetime,
+        revision: int = 0,
+        event_count: int = 0,
+        stored: StoredShape | None = None,
+    ) -> None:
+        self._id = check_id(id, "session_id")
+        self._app_name = check_id(app_name, "app_name")
+        self._user_id = check_id(user_id, "user_id")
+        self.state = state if state is not None else State()
+        self._events = Events(events)
+        self.last_update_time = to_utc_millis(last_update_time, "last_update_time")
+        self.revision = revision
+        self.event_count = event_count
+        self.stored = stored if stored is not None else StoredShape()
+
+    @property
+    def id(self) -> str:
+        """The session id (unique within app and user)."""
+        return self._id
+
+    @property
+    def app_name(self) -> str:
+        return self._app_name
+
+    @property
+    def user_id(self) -> str:
+        return self._user_id
+
+    @property
+    def events(self) -> Events:
+        """The loaded events, oldest first (read-only)."""
+        return self._events
+
+    def _record_append(self, event: Event) -> None:
+        """Add a stored event to this object (backends call this after a successful write)."""
+        self._events._events.append(event)
+        self.revision += 1
+        self.event_count += 1
+        self.last_update_time = max(self.last_update_time, event.timestamp)
+
+    def __repr__(self) -> str:
+        return (
+            f"Session(id={self._id!r}, app_name={self._app_name!r}, user_id={self._user_id!r}, "
+            f"revision={self.revision}, events={len(self._events)}, state={self.state.to_dict()!r})"
+        )
