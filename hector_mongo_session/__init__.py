@@ -35,6 +35,7 @@ from .models import (
     Part,
     utc_now,
 )
+from .mongo import DEFAULT_MAX_EVENTS, MongoSessionService
 from .requests import (
     CreateRequest,
     CreateResponse,
@@ -52,6 +53,7 @@ __all__ = [
     "KEY_PREFIX_APP",
     "KEY_PREFIX_TEMP",
     "KEY_PREFIX_USER",
+    "DEFAULT_MAX_EVENTS",
     "MAX_DOCUMENT_BYTES",
     "MAX_ID_LENGTH",
     "MAX_NESTING_DEPTH",
@@ -74,6 +76,7 @@ __all__ = [
     "InvalidArgumentError",
     "ListRequest",
     "ListResponse",
+    "MongoSessionService",
     "OutcomeUnknownError",
     "Part",
     "Session",

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import bson
+from bson import ObjectId
 
 from ._values import (
     decode_value,
@@ -185,6 +186,7 @@ def session_document(
     """Return the document of a new session (``state`` already encoded)."""
     stored_now = to_bson_datetime(now)
     return {
+        "_id": ObjectId(),
         "app_name": app_name,
         "user_id": user_id,
         "session_id": session_id,

@@ -121,6 +121,7 @@ def plan_append(session: Session, event: Event, *, max_events: int | None) -> Ap
         oldest_event_bytes=shape.oldest_event_bytes,
         app_state=shape.app_state,
         user_state=shape.user_state,
+        document_id=shape.document_id,
     )
     header = session_header_bytes(
         app_name=session.app_name,
@@ -228,6 +229,7 @@ def build_session(
         oldest_event_bytes=oldest_event_bytes,
         app_state=app_state,
         user_state=user_state,
+        document_id=document.get("_id"),
     )
     return Session(
         id=document["session_id"],

@@ -83,7 +83,10 @@ class InMemoryService(SessionService):
             return
         plan = plan_append(session, event, max_events=self._max_events)
         document = self._document(session.app_name, session.user_id, session.id)
-        if document["revision"] != session.revision:
+        expected_id = session.stored.document_id
+        if document["revision"] != session.revision or (
+            expected_id is not None and document["_id"] != expected_id
+        ):
             raise StaleSessionError(
                 app_name=session.app_name,
                 user_id=session.user_id,

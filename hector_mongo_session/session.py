@@ -68,6 +68,9 @@ class StoredShape:
     """The app-scope bucket as last seen (stored form; other sessions may change it)."""
     user_state: dict[str, Any] = field(default_factory=dict)
     """The user-scope bucket as last seen (stored form; other sessions may change it)."""
+    document_id: Any = None
+    """The stored document's ``_id``: a session deleted and created again under the same
+    ids is another document, and a handle of the old one must not write into it."""
 
 
 class Session:

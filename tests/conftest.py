@@ -1,34 +1,105 @@
-"""Backends for the conformance suite: every test taking ``make_service`` runs on each."""
+"""Backends for the conformance suite: every test taking ``make_service`` runs on each.
+
+- ``memory``: InMemoryService.
+- ``mongo-motor``: MongoSessionService on mongomock-motor (Motor's API).
+- ``mongo-pymongo``: MongoSessionService on MockAsyncMongoClient (PyMongo async's API).
+- ``mongodb``: MongoSessionService on the real server at MONGODB_URI (skipped when unset).
+"""
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
-from hector_mongo_session import InMemoryService, SessionService
+from hector_mongo_session import InMemoryService, MongoSessionService, SessionService
+from hector_mongo_session.testing import MockAsyncMongoClient
 
 MakeService = Callable[..., SessionService]
 
-BACKENDS = ["memory"]
+MONGODB_URI = os.environ.get("MONGODB_URI")
+NO_SERVER = "MONGODB_URI is not set: no real MongoDB server to run this backend on"
+
+BACKENDS = [
+    "memory",
+    "mongo-motor",
+    "mongo-pymongo",
+    pytest.param("mongodb", marks=[pytest.mark.mongodb]),
+]
+MONGO_BACKENDS = BACKENDS[1:]
+
+
+def _client(backend: str) -> Any:
+    """A new client of a Mongo backend."""
+    if backend == "mongo-motor":
+        from mongomock_motor import AsyncMongoMockClient
+
+        return AsyncMongoMockClient()
+    if backend == "mongo-pymongo":
+        return MockAsyncMongoClient()
+    if backend == "mongodb":
+        if not MONGODB_URI:
+            pytest.skip(NO_SERVER)
+        from pymongo import AsyncMongoClient
+
+        return AsyncMongoClient(MONGODB_URI)
+    raise AssertionError(backend)
+
+
+@pytest.fixture
+async def mongo_database(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    """A fresh database on the Mongo backend named by the test's parameter."""
+    client = _client(request.param)
+    name = f"hms_test_{uuid.uuid4().hex[:12]}"
+    try:
+        yield client[name]
+    finally:
+        await client.drop_database(name)
+        result = client.close()
+        if hasattr(result, "__await__"):
+            await result
 
 
 @pytest.fixture(params=BACKENDS)
 async def make_service(request: pytest.FixtureRequest) -> AsyncIterator[MakeService]:
-    """A factory of services on one backend; ``make_service(max_events=N)``."""
+    """A factory of services on one backend: ``make_service(max_events=N)``.
+
+    Services made by one factory share storage, like processes sharing a database.
+    """
+    backend: str = request.param
     created: list[SessionService] = []
+    if backend == "memory":
+        memory: dict[int | None, InMemoryService] = {}
+
+        def make_memory(*, max_events: int | None = None) -> SessionService:
+            return memory.setdefault(max_events, InMemoryService(max_events=max_events))
+
+        yield make_memory
+        return
+
+    client = _client(backend)
+    name = f"hms_test_{uuid.uuid4().hex[:12]}"
 
     def make(*, max_events: int | None = None) -> SessionService:
-        service = InMemoryService(max_events=max_events)
+        service = MongoSessionService(client[name], max_events=max_events)
         created.append(service)
         return service
 
-    yield make
-    for service in created:
-        await service.close()
+    try:
+        yield make
+    finally:
+        for service in created:
+            await service.close()
+        await client.drop_database(name)
+        result = client.close()
+        if hasattr(result, "__await__"):
+            await result
 
 
 @pytest.fixture
 def service(make_service: MakeService) -> SessionService:
-    """A service with the backend's default options."""
+    """A service with the default options of the backend's test setup (uncapped)."""
     return make_service()

@@ -1,0 +1,482 @@
+"""MongoSessionService: one document per session, events embedded and capped.
+
+Collections (names configurable):
+
+- ``sessions``: one document per session: ids, ``state`` (session scope), ``events``
+  (capped with ``$push``/``$slice``), ``event_bytes`` (the BSON size of each stored event,
+  capped alongside), ``event_count``, ``revision``, ``created_at``, ``last_update_time``,
+  ``schema_version``.
+- ``app_states`` / ``user_states``: one document per app / per app and user, with an
+  embedded ``state``.
+
+``append_event`` is one ``find_one_and_update`` filtered on the revision the handle was
+loaded at; ``get`` is one aggregation on ``sessions`` (run concurrently with the two
+shared-state reads), returning only the wanted events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+from collections.abc import Mapping
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.driver_info import DriverInfo
+from pymongo.errors import DuplicateKeyError
+
+from ._codec import SCHEMA_VERSION
+from ._core import (
+    ScopeUpdate,
+    apply_append,
+    build_session,
+    check_max_events,
+    decode_page_token,
+    encode_page_token,
+    expect,
+    plan_append,
+    plan_create,
+)
+from ._driver import aggregate, call, close_client
+from ._indexes import ensure_indexes
+from ._model import check_id
+from ._values import from_bson_datetime, to_bson_datetime
+from ._version import __version__
+from .errors import (
+    InvalidArgumentError,
+    SessionAlreadyExistsError,
+    SessionNotFoundError,
+    StaleSessionError,
+)
+from .models import Event, utc_now
+from .requests import (
+    CreateRequest,
+    CreateResponse,
+    DeleteRequest,
+    GetRequest,
+    GetResponse,
+    ListRequest,
+    ListResponse,
+)
+from .service import SessionService
+from .session import Session
+
+__all__ = ["DEFAULT_MAX_EVENTS", "DRIVER_INFO", "MongoSessionService"]
+
+DEFAULT_MAX_EVENTS = 1000
+"""Default cap on the events kept per session document."""
+
+DRIVER_INFO = DriverInfo(name="hector-mongo-session", version=__version__)
+"""Reported to the server in the connection handshake of clients this library creates."""
+
+# Everything of a session document but its events, plus what a handle needs to know of
+# the stored arrays to check the 16 MiB limit before it writes.
+_HEAD_FIELDS = {
+    "_id": 1,
+    "app_name": 1,
+    "user_id": 1,
+    "session_id": 1,
+    "state": 1,
+    "revision": 1,
+    "event_count": 1,
+    "created_at": 1,
+    "last_update_time": 1,
+    "schema_version": 1,
+    "events_stored": {"$size": "$events"},
+    "events_bytes": {"$sum": "$event_bytes"},
+    "oldest_event_bytes": {"$arrayElemAt": ["$event_bytes", 0]},
+}
+
+
+class MongoSessionService(SessionService):
+    """A session service storing sessions in MongoDB.
+
+    Args:
+        database: a ``pymongo`` ``AsyncDatabase`` (recommended) or a Motor database.
+        max_events: keep at most this many most recent events in a session document
+            (``None``: keep all, bounded only by the 16 MiB document limit).
+            ``event_count`` keeps counting every event ever appended.
+        sessions_collection: name of the sessions collection.
+        app_states_collection: name of the app-scope state collection.
+        user_states_collection: name of the user-scope state collection.
+        create_indexes: create the indexes on first use when ``ensure_indexes`` has not
+            been called (turn off where the application may not create indexes).
+
+    Example::
+
+        client = AsyncMongoClient(uri)
+        service = MongoSessionService(client["agents"])
+        await service.ensure_indexes()
+    """
+
+    def __init__(
+        self,
+        database: Any,
+        *,
+        max_events: int | None = DEFAULT_MAX_EVENTS,
+        sessions_collection: str = "sessions",
+        app_states_collection: str = "app_states",
+        user_states_collection: str = "user_states",
+        create_indexes: bool = True,
+    ) -> None:
+        _refuse_sync_database(database)
+        self._max_events = check_max_events(max_events)
+        self._sessions = database[sessions_collection]
+        self._app_states = database[app_states_collection]
+        self._user_states = database[user_states_collection]
+        self._indexes_ready = not create_indexes
+        self._indexes_lock = asyncio.Lock()
+        self._owned_client: Any = None
+
+    @classmethod
+    def from_uri(
+        cls,
+        uri: str,
+        *,
+        database: str | None = None,
+        max_events: int | None = DEFAULT_MAX_EVENTS,
+        sessions_collection: str = "sessions",
+        app_states_collection: str = "app_states",
+        user_states_collection: str = "user_states",
+        create_indexes: bool = True,
+        client_options: Mapping[str, Any] | None = None,
+    ) -> MongoSessionService:
+        """Create a service on its own ``AsyncMongoClient``, closed by :meth:`close`.
+
+        Args:
+            uri: a MongoDB connection string.
+            database: the database name; defaults to the one in the URI, else
+                ``"hector_sessions"``.
+            client_options: extra keyword arguments for ``AsyncMongoClient``.
+        """
+        from pymongo import AsyncMongoClient
+
+        client: Any = AsyncMongoClient(uri, driver=DRIVER_INFO, **dict(client_options or {}))
+        if database is None:
+            target = client.get_default_database(default="hector_sessions")
+        else:
+            target = client[database]
+        service = cls(
+            target,
+            max_events=max_events,
+            sessions_collection=sessions_collection,
+            app_states_collection=app_states_collection,
+            user_states_collection=user_states_collection,
+            create_indexes=create_indexes,
+        )
+        service._owned_client = client
+        return service
+
+    async def close(self) -> None:
+        """Close the client if this service created it (``from_uri``); else do nothing."""
+        client, self._owned_client = self._owned_client, None
+        if client is not None:
+            await close_client(client)
+
+    async def ensure_indexes(self) -> builtins.list[str]:
+        """Create the indexes the service relies on (idempotent); return their names."""
+        names = await ensure_indexes(self._sessions, self._app_states, self._user_states)
+        self._indexes_ready = True
+        return names
+
+    async def create(self, request: CreateRequest) -> CreateResponse:
+        plan = plan_create(request, now=utc_now())
+        document = plan.document
+        app_name, user_id = document["app_name"], document["user_id"]
+        await self._ensure_indexes_once()
+        try:
+            await call("create", self._sessions.insert_one, dict(document), writes=True)
+        except DuplicateKeyError:
+            raise SessionAlreadyExistsError(
+                app_name=app_name, user_id=user_id, session_id=plan.session_id
+            ) from None
+        app_state, user_state = await asyncio.gather(
+            self._write_app_state(app_name, plan.app_update, "create"),
+            self._write_user_state(app_name, user_id, plan.user_update, "create"),
+        )
+        session = build_session(
+            document,
+            app_state=app_state,
+            user_state=user_state,
+            event_documents=[],
+            events_stored=0,
+            events_bytes=0,
+            oldest_event_bytes=0,
+        )
+        return CreateResponse(session=session)
+
+    async def get(self, request: GetRequest) -> GetResponse:
+        expect(request, GetRequest)
+        key = _session_key(request.app_name, request.user_id, request.session_id)
+        pipeline: builtins.list[dict[str, Any]] = [
+            {"$match": key},
+            {"$project": {**_HEAD_FIELDS, "events": _events_window(request)}},
+        ]
+        found, app_state, user_state = await asyncio.gather(
+            aggregate(self._sessions, pipeline, "get"),
+            self._read_app_state(key["app_name"], "get"),
+            self._read_user_state(key["app_name"], key["user_id"], "get"),
+        )
+        if not found:
+            raise SessionNotFoundError(**_named(key))
+        return GetResponse(session=_session_of(found[0], found[0]["events"], app_state, user_state))
+
+    async def append_event(self, session: Session, event: Event) -> None:
+        if isinstance(event, Event) and event.partial:
+            return
+        plan = plan_append(session, event, max_events=self._max_events)
+        key = _session_key(session.app_name, session.user_id, session.id)
+        condition: dict[str, Any] = {**key, "revision": session.revision}
+        if session.stored.document_id is not None:
+            condition["_id"] = session.stored.document_id
+        events: dict[str, Any] = {"$each": [plan.event_document]}
+        sizes: dict[str, Any] = {"$each": [plan.event_size]}
+        if self._max_events is not None:
+            events["$slice"] = sizes["$slice"] = -self._max_events
+        update: dict[str, Any] = {
+            "$push": {"events": events, "event_bytes": sizes},
+            "$inc": {"revision": 1, "event_count": 1},
+            "$max": {"last_update_time": to_bson_datetime(plan.timestamp)},
+        }
+        _add_state_update(update, "state", plan.session_update)
+        stored = await call(
+            "append_event",
+            self._sessions.find_one_and_update,
+            condition,
+            update,
+            # The oldest size after the push: what the next capped push will drop.
+            projection={"revision": 1, "event_bytes": {"$slice": 1}},
+            return_document=ReturnDocument.AFTER,
+            writes=True,
+        )
+        if stored is None:
+            await self._raise_refused(session, key)
+        apply_append(session, plan, oldest_event_bytes=stored["event_bytes"][0])
+        shared_writes = []
+        if plan.app_update:
+            shared_writes.append(
+                self._write_app_state(key["app_name"], plan.app_update, "append_event")
+            )
+        if plan.user_update:
+            shared_writes.append(
+                self._write_user_state(
+                    key["app_name"], key["user_id"], plan.user_update, "append_event"
+                )
+            )
+        await asyncio.gather(*shared_writes)
+
+    async def list(self, request: ListRequest) -> ListResponse:
+        expect(request, ListRequest)
+        app_name = check_id(request.app_name, "app_name")
+        match: dict[str, Any] = {"app_name": app_name}
+        if request.user_id is None:
+            order = ["last_update_time", "user_id", "session_id"]
+        else:
+            match["user_id"] = check_id(request.user_id, "user_id")
+            order = ["last_update_time", "session_id"]
+        if request.page_token is not None:
+            when, user_id, session_id = decode_page_token(request.page_token)
+            position = {"last_update_time": to_bson_datetime(when), "user_id": user_id}
+            position["session_id"] = session_id
+            match["$or"] = _after_position(order, position)
+        pipeline: builtins.list[dict[str, Any]] = [
+            {"$match": match},
+            {"$sort": dict.fromkeys(order, -1)},
+            {"$limit": request.page_size + 1},
+            {"$project": _HEAD_FIELDS},
+        ]
+        if request.user_id is None:
+            found, app_state = await asyncio.gather(
+                aggregate(self._sessions, pipeline, "list"),
+                self._read_app_state(app_name, "list"),
+            )
+            users = sorted({document["user_id"] for document in found})
+            user_states = await self._read_user_states(app_name, users)
+        else:
+            found, app_state, user_state = await asyncio.gather(
+                aggregate(self._sessions, pipeline, "list"),
+                self._read_app_state(app_name, "list"),
+                self._read_user_state(app_name, request.user_id, "list"),
+            )
+            user_states = {request.user_id: user_state}
+        page = found[: request.page_size]
+        next_token = None
+        if len(found) > request.page_size:
+            last = page[-1]
+            next_token = encode_page_token(
+                from_bson_datetime(last["last_update_time"]), last["user_id"], last["session_id"]
+            )
+        sessions = [
+            _session_of(document, [], app_state, user_states.get(document["user_id"]))
+            for document in page
+        ]
+        return ListResponse(sessions=sessions, next_page_token=next_token)
+
+    async def delete(self, request: DeleteRequest) -> None:
+        expect(request, DeleteRequest)
+        key = _session_key(request.app_name, request.user_id, request.session_id)
+        await call("delete", self._sessions.delete_one, key, writes=True)
+
+    async def _ensure_indexes_once(self) -> None:
+        if self._indexes_ready:
+            return
+        async with self._indexes_lock:
+            if not self._indexes_ready:
+                await self.ensure_indexes()
+
+    async def _raise_refused(self, session: Session, key: dict[str, str]) -> None:
+        """An append matched nothing: say whether the session is gone or was modified."""
+        current = await call(
+            "append_event", self._sessions.find_one, key, {"revision": 1}, writes=False
+        )
+        if current is None:
+            raise SessionNotFoundError(**_named(key))
+        raise StaleSessionError(
+            **_named(key), expected_revision=session.revision, actual_revision=current["revision"]
+        )
+
+    async def _read_app_state(self, app_name: str, operation: str) -> dict[str, Any] | None:
+        found = await call(
+            operation,
+            self._app_states.find_one,
+            {"app_name": app_name},
+            {"state": 1},
+            writes=False,
+        )
+        return None if found is None else found.get("state")
+
+    async def _read_user_state(
+        self, app_name: str, user_id: str, operation: str
+    ) -> dict[str, Any] | None:
+        found = await call(
+            operation,
+            self._user_states.find_one,
+            {"app_name": app_name, "user_id": user_id},
+            {"state": 1},
+            writes=False,
+        )
+        return None if found is None else found.get("state")
+
+    async def _read_user_states(
+        self, app_name: str, users: builtins.list[str]
+    ) -> dict[str, dict[str, Any] | None]:
+        if not users:
+            return {}
+        pipeline: builtins.list[dict[str, Any]] = [
+            {"$match": {"app_name": app_name, "user_id": {"$in": users}}},
+            {"$project": {"user_id": 1, "state": 1}},
+        ]
+        found = await aggregate(self._user_states, pipeline, "list")
+        return {document["user_id"]: document.get("state") for document in found}
+
+    async def _write_app_state(
+        self, app_name: str, update: ScopeUpdate, operation: str
+    ) -> dict[str, Any] | None:
+        if not update:
+            return await self._read_app_state(app_name, operation)
+        return await self._upsert_state(self._app_states, {"app_name": app_name}, update, operation)
+
+    async def _write_user_state(
+        self, app_name: str, user_id: str, update: ScopeUpdate, operation: str
+    ) -> dict[str, Any] | None:
+        if not update:
+            return await self._read_user_state(app_name, user_id, operation)
+        key = {"app_name": app_name, "user_id": user_id}
+        return await self._upsert_state(self._user_states, key, update, operation)
+
+    async def _upsert_state(
+        self, collection: Any, key: dict[str, str], update: ScopeUpdate, operation: str
+    ) -> dict[str, Any] | None:
+        """Per-key ``$set``/``$unset`` of a shared bucket; returns the bucket afterwards."""
+        changes: dict[str, Any] = {
+            "$setOnInsert": {"schema_version": SCHEMA_VERSION},
+            "$set": {"last_update_time": to_bson_datetime(utc_now())},
+        }
+        _add_state_update(changes, "state", update)
+        found = await call(
+            operation,
+            collection.find_one_and_update,
+            key,
+            changes,
+            projection={"state": 1},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+            writes=True,
+        )
+        return None if found is None else found.get("state")
+
+
+def _refuse_sync_database(database: Any) -> None:
+    from pymongo.database import Database
+
+    if isinstance(database, Database):
+        raise InvalidArgumentError(
+            "MongoSessionService needs an async database: use pymongo.AsyncMongoClient "
+            "(or Motor), not pymongo.MongoClient"
+        )
+
+
+def _session_key(app_name: object, user_id: object, session_id: object) -> dict[str, str]:
+    # Every query names all three: tenant isolation, and a targeted query when sharded.
+    return {
+        "app_name": check_id(app_name, "app_name"),
+        "user_id": check_id(user_id, "user_id"),
+        "session_id": check_id(session_id, "session_id"),
+    }
+
+
+def _named(key: Mapping[str, str]) -> dict[str, str]:
+    return {"app_name": key["app_name"], "user_id": key["user_id"], "session_id": key["session_id"]}
+
+
+def _events_window(request: GetRequest) -> Any:
+    """The aggregation expression selecting the requested events."""
+    events: Any = "$events"
+    if request.after is not None:
+        bound = to_bson_datetime(request.after)
+        events = {
+            "$filter": {
+                "input": events,
+                "as": "event",
+                "cond": {"$gte": ["$$event.timestamp", bound]},
+            }
+        }
+    if request.num_recent_events:
+        events = {"$slice": [events, -request.num_recent_events]}
+    return events
+
+
+def _after_position(order: builtins.list[str], position: Mapping[str, Any]) -> Any:
+    """``$or`` branches matching documents after ``position`` in a descending sort."""
+    branches = []
+    for i, name in enumerate(order):
+        branch = {earlier: position[earlier] for earlier in order[:i]}
+        branch[name] = {"$lt": position[name]}
+        branches.append(branch)
+    return branches
+
+
+def _add_state_update(update: dict[str, Any], field: str, changes: ScopeUpdate) -> None:
+    if changes.set:
+        update.setdefault("$set", {}).update(
+            {f"{field}.{key}": value for key, value in changes.set.items()}
+        )
+    if changes.unset:
+        update.setdefault("$unset", {}).update({f"{field}.{key}": "" for key in changes.unset})
+
+
+def _session_of(
+    document: Mapping[str, Any],
+    events: builtins.list[Mapping[str, Any]],
+    app_state: Mapping[str, Any] | None,
+    user_state: Mapping[str, Any] | None,
+) -> Session:
+    return build_session(
+        document,
+        app_state=app_state,
+        user_state=user_state,
+        event_documents=events,
+        events_stored=document["events_stored"],
+        events_bytes=document["events_bytes"],
+        oldest_event_bytes=document.get("oldest_event_bytes", 0),
+    )

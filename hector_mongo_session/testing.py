@@ -1,0 +1,135 @@
+"""An in-process MongoDB stand-in with PyMongo's async API shape, for tests and demos.
+
+``MockAsyncMongoClient`` wraps `mongomock <https://github.com/mongomock/mongomock>`_
+(install ``hector-mongo-session[test]``) behind the call shapes of
+``pymongo.AsyncMongoClient``: collection methods are coroutines, ``aggregate`` must be
+awaited, cursors have ``to_list``. Every call first yields to the event loop, so
+concurrent tasks interleave between database calls as they do against a server.
+
+It is a stand-in, not a server: it does not enforce the 16 MiB document limit and
+implements only what mongomock implements. The session services check limits themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+__all__ = ["MockAsyncMongoClient"]
+
+
+class _Cursor:
+    """An async cursor over a mongomock cursor."""
+
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+
+    def sort(self, *args: Any, **kwargs: Any) -> _Cursor:
+        self._cursor = self._cursor.sort(*args, **kwargs)
+        return self
+
+    def limit(self, count: int) -> _Cursor:
+        self._cursor = self._cursor.limit(count)
+        return self
+
+    def skip(self, count: int) -> _Cursor:
+        self._cursor = self._cursor.skip(count)
+        return self
+
+    async def to_list(self, length: int | None = None) -> list[Any]:
+        await asyncio.sleep(0)
+        items: Iterator[Any] = iter(self._cursor)
+        if length is None:
+            return list(items)
+        return list(itertools.islice(items, length))
+
+    def __aiter__(self) -> _Cursor:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            return next(self._cursor)
+        except StopIteration:
+            raise StopAsyncIteration from None
+
+    async def close(self) -> None:
+        pass
+
+
+class _Collection:
+    """A mongomock collection with PyMongo's async method shapes."""
+
+    def __init__(self, collection: Any) -> None:
+        self._collection = collection
+
+    @property
+    def name(self) -> str:
+        name: str = self._collection.name
+        return name
+
+    def find(self, *args: Any, **kwargs: Any) -> _Cursor:
+        return _Cursor(self._collection.find(*args, **kwargs))
+
+    async def aggregate(self, pipeline: list[Any], **kwargs: Any) -> _Cursor:
+        await asyncio.sleep(0)
+        return _Cursor(self._collection.aggregate(pipeline, **kwargs))
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self._collection, name)
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            await asyncio.sleep(0)
+            return method(*args, **kwargs)
+
+        call.__name__ = name
+        return call
+
+
+class _Database:
+    def __init__(self, database: Any) -> None:
+        self._database = database
+
+    @property
+    def name(self) -> str:
+        name: str = self._database.name
+        return name
+
+    def __getitem__(self, name: str) -> _Collection:
+        return _Collection(self._database[name])
+
+    def get_collection(self, name: str) -> _Collection:
+        return self[name]
+
+    async def list_collection_names(self) -> list[str]:
+        names: list[str] = self._database.list_collection_names()
+        return names
+
+    async def drop_collection(self, name: str) -> None:
+        self._database.drop_collection(name)
+
+
+class MockAsyncMongoClient:
+    """An in-process stand-in for ``pymongo.AsyncMongoClient`` (backed by mongomock)."""
+
+    def __init__(self) -> None:
+        try:
+            import mongomock
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                "MockAsyncMongoClient needs mongomock: pip install 'hector-mongo-session[test]'"
+            ) from exc
+        self._client: Any = mongomock.MongoClient(tz_aware=False)
+
+    def __getitem__(self, name: str) -> _Database:
+        return _Database(self._client[name])
+
+    def get_database(self, name: str) -> _Database:
+        return self[name]
+
+    async def drop_database(self, name: str) -> None:
+        self._client.drop_database(name)
+
+    async def close(self) -> None:
+        self._client.close()

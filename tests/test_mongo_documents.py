@@ -1,0 +1,232 @@
+"""The MongoDB service: what a shell user sees in the collections, and how many calls
+each operation costs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+from bson import ObjectId
+
+from hector_mongo_session import (
+    Content,
+    DeleteRequest,
+    Event,
+    EventActions,
+    FunctionCall,
+    ListRequest,
+    MongoSessionService,
+    Part,
+)
+
+from .conftest import MONGO_BACKENDS
+from .helpers import APP, USER, at, create, reload, text_event, texts
+from .recording import RecordingDatabase
+
+pytestmark = pytest.mark.parametrize("mongo_database", MONGO_BACKENDS, indirect=True)
+
+
+async def _raw(database: Any, session_id: str) -> dict[str, Any]:
+    found = await database["sessions"].find_one(
+        {"app_name": APP, "user_id": USER, "session_id": session_id}
+    )
+    assert found is not None
+    return dict(found)
+
+
+async def test_the_session_document_is_native_readable_bson(mongo_database: Any) -> None:
+    service = MongoSessionService(mongo_database)
+    session = await create(
+        service, session_id="s1", state={"topic": "weather", "app:units": "metric", "user:n": "A"}
+    )
+    call = Event(
+        id="e1",
+        invocation_id="inv-1",
+        author="forecaster",
+        timestamp=at(1),
+        content=Content(
+            role="model",
+            parts=[
+                Part(function_call=FunctionCall(id="c1", name="get_weather", args={"city": "Oslo"}))
+            ],
+        ),
+        actions=EventActions(state_delta={"last_city": "Oslo", "temp:scratch": 1}),
+    )
+    await service.append_event(session, call)
+    raw = await _raw(mongo_database, "s1")
+    assert isinstance(raw.pop("_id"), ObjectId)
+    created_at = raw.pop("created_at")
+    last_update = raw.pop("last_update_time")
+    assert isinstance(created_at, datetime)
+    assert isinstance(last_update, datetime)
+    assert last_update == created_at, "an older event does not move last_update_time back"
+    event_bytes = raw.pop("event_bytes")
+    assert isinstance(event_bytes, list)
+    assert len(event_bytes) == 1
+    assert event_bytes[0] > 0
+    assert raw == {
+        "app_name": APP,
+        "user_id": USER,
+        "session_id": "s1",
+        "revision": 1,
+        "event_count": 1,
+        "state": {"topic": "weather", "last_city": "Oslo"},
+        "events": [
+            {
+                "id": "e1",
+                "timestamp": at(1).replace(tzinfo=None),
+                "invocation_id": "inv-1",
+                "author": "forecaster",
+                "content": {
+                    "role": "model",
+                    "parts": [
+                        {
+                            "function_call": {
+                                "id": "c1",
+                                "name": "get_weather",
+                                "args": {"city": "Oslo"},
+                            }
+                        }
+                    ],
+                },
+                "actions": {"state_delta": {"last_city": "Oslo"}},
+            }
+        ],
+        "schema_version": 1,
+    }
+
+
+async def test_shared_state_documents(mongo_database: Any) -> None:
+    service = MongoSessionService(mongo_database)
+    await create(service, state={"app:units": "metric", "user:name": "Ada"})
+    app_doc = await mongo_database["app_states"].find_one({"app_name": APP})
+    user_doc = await mongo_database["user_states"].find_one({"app_name": APP, "user_id": USER})
+    assert app_doc["state"] == {"units": "metric"}
+    assert user_doc["state"] == {"name": "Ada"}
+    assert app_doc["schema_version"] == user_doc["schema_version"] == 1
+    assert isinstance(app_doc["last_update_time"], datetime)
+
+
+async def test_keys_with_dots_and_dollars_are_escaped_in_storage(mongo_database: Any) -> None:
+    service = MongoSessionService(mongo_database)
+    session = await create(service, session_id="s1", state={"ui.theme": "dark", "app:$v": 1})
+    schema = {"$schema": "https://json-schema.org/draft/2020-12", "$ref": "#/$defs/a.b"}
+    await service.append_event(session, text_event("x", delta={"schema": schema, "50%": 1}))
+    raw = await _raw(mongo_database, "s1")
+    assert raw["state"] == {
+        "ui%2Etheme": "dark",
+        "schema": {"%24schema": schema["$schema"], "%24ref": "#/$defs/a.b"},
+        "50%25": 1,
+    }
+    assert raw["events"][0]["actions"]["state_delta"]["schema"]["%24ref"] == "#/$defs/a.b"
+    app_doc = await mongo_database["app_states"].find_one({"app_name": APP})
+    assert app_doc["state"] == {"%24v": 1}
+    got = await reload(service, session)
+    assert got.state.to_dict() == {"ui.theme": "dark", "schema": schema, "50%": 1, "app:$v": 1}
+    # a shell user queries an escaped key by its stored name
+    assert await mongo_database["sessions"].find_one({"state.ui%2Etheme": "dark"}) is not None
+
+
+async def test_the_cap_keeps_recent_events_and_event_count_keeps_counting(
+    mongo_database: Any,
+) -> None:
+    service = MongoSessionService(mongo_database, max_events=3)
+    session = await create(service, session_id="s1")
+    for i in range(7):
+        await service.append_event(session, text_event(f"m{i}"))
+    raw = await _raw(mongo_database, "s1")
+    assert [event["content"]["parts"][0]["text"] for event in raw["events"]] == ["m4", "m5", "m6"]
+    assert len(raw["event_bytes"]) == 3
+    assert raw["event_count"] == 7
+    assert raw["revision"] == 7
+    assert texts(await reload(service, session)) == ["m4", "m5", "m6"]
+
+
+async def test_default_event_fields_are_left_out(mongo_database: Any) -> None:
+    service = MongoSessionService(mongo_database)
+    session = await create(service, session_id="s1")
+    await service.append_event(session, Event(id="e", author="user", timestamp=at(0)))
+    raw = await _raw(mongo_database, "s1")
+    assert raw["events"] == [{"id": "e", "timestamp": at(0).replace(tzinfo=None), "author": "user"}]
+
+
+async def test_ensure_indexes_is_idempotent_and_names_the_indexes(mongo_database: Any) -> None:
+    service = MongoSessionService(mongo_database)
+    first = await service.ensure_indexes()
+    assert await service.ensure_indexes() == first
+    assert first == [
+        "sessions.session_key",
+        "sessions.user_sessions_by_update",
+        "sessions.app_sessions_by_update",
+        "app_states.app_key",
+        "user_states.user_key",
+    ]
+    info = await mongo_database["sessions"].index_information()
+    assert info["session_key"]["unique"] is True
+    assert info["session_key"]["key"] == [("app_name", 1), ("user_id", 1), ("session_id", 1)]
+    assert info["app_sessions_by_update"]["key"] == [
+        ("app_name", 1),
+        ("last_update_time", -1),
+        ("user_id", -1),
+        ("session_id", -1),
+    ]
+
+
+async def test_the_constructor_does_no_io(mongo_database: Any) -> None:
+    recording = RecordingDatabase(mongo_database)
+    MongoSessionService(recording)
+    assert recording.calls == []
+
+
+async def test_an_append_is_one_call_without_shared_deltas(mongo_database: Any) -> None:
+    recording = RecordingDatabase(mongo_database)
+    service = MongoSessionService(recording)
+    session = await create(service)
+    recording.reset()
+    await service.append_event(session, text_event("hi", delta={"k": 1, "temp:t": 2}))
+    assert recording.calls == [("sessions", "find_one_and_update")]
+
+
+async def test_shared_deltas_add_one_call_per_scope(mongo_database: Any) -> None:
+    recording = RecordingDatabase(mongo_database)
+    service = MongoSessionService(recording)
+    session = await create(service)
+    recording.reset()
+    await service.append_event(session, text_event("hi", delta={"app:a": 1, "user:u": None}))
+    assert sorted(recording.calls) == [
+        ("app_states", "find_one_and_update"),
+        ("sessions", "find_one_and_update"),
+        ("user_states", "find_one_and_update"),
+    ]
+
+
+async def test_a_get_is_one_call_on_sessions(mongo_database: Any) -> None:
+    recording = RecordingDatabase(mongo_database)
+    service = MongoSessionService(recording)
+    session = await create(service)
+    for i in range(30):
+        await service.append_event(session, text_event(f"m{i}"))
+    for options in [{}, {"num_recent_events": 5}, {"after": at(0)}]:
+        recording.reset()
+        await reload(service, session, **options)
+        assert recording.count("sessions") == 1, options
+        assert sorted(recording.calls) == [
+            ("app_states", "find_one"),
+            ("sessions", "aggregate"),
+            ("user_states", "find_one"),
+        ]
+
+
+async def test_a_list_and_a_delete_are_one_call_on_sessions(mongo_database: Any) -> None:
+    recording = RecordingDatabase(mongo_database)
+    service = MongoSessionService(recording)
+    for i in range(3):
+        await create(service, user_id=f"u{i}")
+    recording.reset()
+    await service.list(ListRequest(app_name=APP))
+    assert recording.count("sessions") == 1
+    session = await create(service)
+    recording.reset()
+    await service.delete(DeleteRequest(app_name=APP, user_id=USER, session_id=session.id))
+    assert recording.calls == [("sessions", "delete_one")]

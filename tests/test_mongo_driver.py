@@ -1,0 +1,122 @@
+"""The MongoDB service at the driver boundary: errors, clients, ownership."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient, MongoClient
+from pymongo.errors import AutoReconnect, NetworkTimeout, OperationFailure
+
+from hector_mongo_session import (
+    DocumentTooLargeError,
+    InvalidArgumentError,
+    MongoSessionService,
+    OutcomeUnknownError,
+    SessionError,
+    StorageError,
+)
+
+from .conftest import MONGO_BACKENDS
+from .helpers import create, reload, text_event
+from .recording import RecordingDatabase
+
+
+def _fail_on(collection: str, method: str, error: Exception) -> Any:
+    def fault(called_collection: str, called_method: str) -> None:
+        if (called_collection, called_method) == (collection, method):
+            raise error
+
+    return fault
+
+
+@pytest.mark.parametrize("mongo_database", MONGO_BACKENDS, indirect=True)
+async def test_a_lost_connection_during_a_write_says_the_outcome_is_unknown(
+    mongo_database: Any,
+) -> None:
+    recording = RecordingDatabase(mongo_database)
+    service = MongoSessionService(recording)
+    session = await create(service)
+    recording.fault = _fail_on("sessions", "find_one_and_update", AutoReconnect("reset"))
+    with pytest.raises(OutcomeUnknownError) as caught:
+        await service.append_event(session, text_event("hi"))
+    assert caught.value.outcome_known is False
+    assert caught.value.operation == "append_event"
+    assert isinstance(caught.value.__cause__, AutoReconnect)
+    assert session.revision == 0, "the handle changed although the write may not have happened"
+    recording.fault = None
+    await service.append_event(session, text_event("after"))  # the service is still usable
+    assert [e.text for e in (await reload(service, session)).events] == ["after"]
+
+
+@pytest.mark.parametrize("mongo_database", MONGO_BACKENDS, indirect=True)
+async def test_a_failed_read_is_a_storage_error_with_a_known_outcome(mongo_database: Any) -> None:
+    recording = RecordingDatabase(mongo_database)
+    service = MongoSessionService(recording)
+    session = await create(service)
+    recording.fault = _fail_on("sessions", "aggregate", NetworkTimeout("slow"))
+    with pytest.raises(StorageError) as caught:
+        await reload(service, session)
+    assert not isinstance(caught.value, OutcomeUnknownError)
+    assert caught.value.outcome_known is True
+    assert isinstance(caught.value, SessionError)
+
+
+@pytest.mark.parametrize("mongo_database", MONGO_BACKENDS, indirect=True)
+async def test_the_servers_size_refusal_is_translated(mongo_database: Any) -> None:
+    recording = RecordingDatabase(mongo_database)
+    service = MongoSessionService(recording)
+    session = await create(service)
+    too_large = OperationFailure("Resulting document after update is larger than 16777216", 17419)
+    recording.fault = _fail_on("sessions", "find_one_and_update", too_large)
+    with pytest.raises(DocumentTooLargeError):
+        await service.append_event(session, text_event("hi"))
+
+
+def test_a_synchronous_database_is_refused() -> None:
+    client: MongoClient[Any] = MongoClient("mongodb://localhost:1", connect=False)
+    try:
+        with pytest.raises(InvalidArgumentError, match="AsyncMongoClient"):
+            MongoSessionService(client["db"])
+    finally:
+        client.close()
+
+
+async def test_from_uri_owns_and_closes_its_client_and_names_the_driver() -> None:
+    service = MongoSessionService.from_uri("mongodb://localhost:1/agents", max_events=10)
+    client = service._owned_client
+    assert isinstance(client, AsyncMongoClient)
+    driver = client.options.pool_options.driver
+    assert driver is not None
+    assert driver.name == "hector-mongo-session"
+    assert service._sessions.database.name == "agents"
+    await service.close()
+    assert service._owned_client is None
+    await service.close()  # closing twice is harmless
+
+
+async def test_from_uri_uses_the_database_argument_or_a_default() -> None:
+    named = MongoSessionService.from_uri("mongodb://localhost:1", database="mine")
+    default = MongoSessionService.from_uri("mongodb://localhost:1")
+    try:
+        assert named._sessions.database.name == "mine"
+        assert default._sessions.database.name == "hector_sessions"
+    finally:
+        await named.close()
+        await default.close()
+
+
+async def test_a_service_on_a_given_database_does_not_close_its_client() -> None:
+    client: AsyncMongoClient[Any] = AsyncMongoClient("mongodb://localhost:1")
+    service = MongoSessionService(client["db"])
+    await service.close()
+    assert service._owned_client is None
+    await client.close()
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "10"])
+def test_max_events_must_be_positive(bad: Any) -> None:
+    from hector_mongo_session.testing import MockAsyncMongoClient
+
+    with pytest.raises(InvalidArgumentError, match="max_events"):
+        MongoSessionService(MockAsyncMongoClient()["db"], max_events=bad)
