@@ -207,7 +207,8 @@ async def test_a_get_is_one_call_on_sessions(mongo_database: Any) -> None:
     session = await create(service)
     for i in range(30):
         await service.append_event(session, text_event(f"m{i}"))
-    for options in [{}, {"num_recent_events": 5}, {"after": at(0)}]:
+    windows: list[dict[str, Any]] = [{}, {"num_recent_events": 5}, {"after": at(0)}]
+    for options in windows:
         recording.reset()
         await reload(service, session, **options)
         assert recording.count("sessions") == 1, options
