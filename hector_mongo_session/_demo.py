@@ -7,7 +7,7 @@ scopes and a temp: key; the demo then prints the transcript a reload returns.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TextIO
 
 from .models import Content, Event, EventActions, FunctionCall, FunctionResponse, Part
@@ -122,7 +122,7 @@ def describe(event: Event) -> str:
 async def main(
     service: SessionService,
     *,
-    show_storage: Callable[[TextIO], Any] | None = None,
+    show_storage: Callable[[TextIO], Awaitable[None]] | None = None,
     out: TextIO = sys.stdout,
 ) -> None:
     """Run the demo on ``service``; ``show_storage`` prints the stored documents."""
@@ -136,6 +136,4 @@ async def main(
     page = await service.list(ListRequest(app_name=APP, user_id=USER))
     print(f"list(): {[listed.id for listed in page.sessions]}", file=out)
     if show_storage is not None:
-        result = show_storage(out)
-        if hasattr(result, "__await__"):
-            await result
+        await show_storage(out)

@@ -17,3 +17,9 @@ def test_the_quick_start_runs() -> None:
     assert blocks, "README has no python example"
     namespace: dict[str, object] = {"__name__": "readme"}
     exec(compile(blocks[0], "README.md quick start", "exec"), namespace)
+
+
+def test_every_example_compiles() -> None:
+    # The MongoDB example needs a server to run; it must at least stay valid Python.
+    for number, block in enumerate(python_blocks()):
+        compile(block, f"README.md example {number}", "exec")
