@@ -19,6 +19,7 @@ from .errors import (
     SessionAlreadyExistsError,
     SessionError,
     SessionNotFoundError,
+    SharedStateError,
     StaleSessionError,
     StateKeyNotExistError,
     StorageError,
@@ -45,6 +46,7 @@ from .requests import (
     ListRequest,
     ListResponse,
 )
+from .retry import append_with_retry
 from .service import SessionService
 from .session import Events, Session
 from .state import KEY_PREFIX_APP, KEY_PREFIX_TEMP, KEY_PREFIX_USER, State
@@ -84,11 +86,13 @@ __all__ = [
     "SessionError",
     "SessionNotFoundError",
     "SessionService",
+    "SharedStateError",
     "StaleSessionError",
     "State",
     "StateKeyNotExistError",
     "StorageError",
     "__version__",
+    "append_with_retry",
     "escape_key",
     "unescape_key",
     "utc_now",

@@ -84,8 +84,16 @@ class AppendPlan:
     """The delta as the live session sees it (stored values normalised, temp keys as given)."""
     stored_after: StoredShape
     """The handle's stored shape after the append (``oldest_event_bytes`` to be filled)."""
-    drops_oldest: bool
     timestamp: datetime
+
+    @property
+    def event_id(self) -> str:
+        event_id: str = self.event_document["id"]
+        return event_id
+
+    @property
+    def updates_shared_state(self) -> bool:
+        return bool(self.app_update or self.user_update)
 
 
 def plan_append(session: Session, event: Event, *, max_events: int | None) -> AppendPlan:
@@ -163,7 +171,6 @@ def plan_append(session: Session, event: Event, *, max_events: int | None) -> Ap
         user_update=user_update,
         live_delta=live_delta,
         stored_after=stored_after,
-        drops_oldest=drops_oldest,
         timestamp=event.timestamp,
     )
 
@@ -178,6 +185,30 @@ def apply_append(session: Session, plan: AppendPlan, *, oldest_event_bytes: int)
             session.state.set(key, value)
     plan.stored_after.oldest_event_bytes = oldest_event_bytes
     session.stored = plan.stored_after
+
+
+def settle_duplicate(
+    session: Session,
+    plan: AppendPlan,
+    *,
+    stored_revision: int,
+    last_event_id: str | None,
+    oldest_event_bytes: int,
+) -> bool:
+    """Handle an append whose event id is already stored; nothing more is stored.
+
+    When the stored copy is the last event and was appended at this handle's revision (an
+    earlier attempt whose reply was lost), the handle is brought up to date. Returns whether
+    the event's ``app:``/``user:`` deltas should be written again: yes when the stored copy
+    is the session's last event (that earlier attempt may have stopped before them; the
+    writes are idempotent), no for an older duplicate.
+    """
+    if last_event_id != plan.event_id:
+        return False
+    if stored_revision == session.revision + 1:
+        apply_append(session, plan, oldest_event_bytes=oldest_event_bytes)
+        return True
+    return stored_revision == session.revision
 
 
 def _is_temp(key: str) -> bool:

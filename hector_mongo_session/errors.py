@@ -12,7 +12,9 @@ this library raises; driver errors never escape untranslated. The tree::
     ├── StaleSessionError                              the handle's revision is out of date
     ├── StateKeyNotExistError (also a KeyError)
     └── StorageError                                   the database failed; nothing was written
-        └── OutcomeUnknownError                        ... or it may have been: reload to see
+        ├── OutcomeUnknownError                        ... or it may have been: reload to see
+        └── SharedStateError                           the session was written, app:/user:
+                                                       state may not be: append again
 
 Errors carry the facts as attributes (``session_id``, ``expected_revision``, ...) as well as
 in the message.
@@ -30,6 +32,7 @@ __all__ = [
     "SessionAlreadyExistsError",
     "SessionError",
     "SessionNotFoundError",
+    "SharedStateError",
     "StaleSessionError",
     "StateKeyNotExistError",
     "StorageError",
@@ -167,3 +170,28 @@ class OutcomeUnknownError(StorageError):
     """
 
     outcome_known = False
+
+
+class SharedStateError(StorageError):
+    """The session document was written, but writing (or reading) app:/user: state failed.
+
+    From ``append_event``: the event is stored and the handle updated. Append the same
+    event again through the same handle: the event is not stored twice, and its shared
+    deltas are written again (they are idempotent).
+
+    From ``create``: the session exists (``session``, its merged state possibly
+    incomplete). Send the initial ``app:``/``user:`` keys again in an event's state delta.
+
+    Attributes:
+        scopes: the scopes whose write or read failed (``"app"``, ``"user"``).
+        session: the created session, for an error from ``create``.
+    """
+
+    outcome_known = False
+
+    def __init__(
+        self, message: str, *, operation: str, scopes: tuple[str, ...], session: Any = None
+    ) -> None:
+        super().__init__(message, operation=operation)
+        self.scopes = scopes
+        self.session = session

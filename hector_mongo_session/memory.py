@@ -22,6 +22,7 @@ from ._core import (
     plan_append,
     plan_create,
     select_events,
+    settle_duplicate,
 )
 from ._model import check_id
 from ._values import from_bson_datetime, to_bson_datetime
@@ -57,6 +58,8 @@ class InMemoryService(SessionService):
         self._sessions: dict[_Key, dict[str, Any]] = {}
         self._app_states: dict[str, dict[str, Any]] = {}
         self._user_states: dict[tuple[str, str], dict[str, Any]] = {}
+        # The ids of each session's stored events: an event id is stored at most once.
+        self._event_ids: dict[_Key, set[str]] = {}
 
     async def create(self, request: CreateRequest) -> CreateResponse:
         plan = plan_create(request, now=utc_now())
@@ -65,6 +68,7 @@ class InMemoryService(SessionService):
         if key in self._sessions:
             raise SessionAlreadyExistsError(app_name=key[0], user_id=key[1], session_id=key[2])
         self._sessions[key] = document
+        self._event_ids[key] = set()
         self._update_shared(key[0], key[1], plan.app_update, plan.user_update)
         return CreateResponse(session=self._session_of(document, []))
 
@@ -82,11 +86,22 @@ class InMemoryService(SessionService):
         if isinstance(event, Event) and event.partial:
             return
         plan = plan_append(session, event, max_events=self._max_events)
-        document = self._document(session.app_name, session.user_id, session.id)
+        key = (session.app_name, session.user_id, session.id)
+        document = self._document(*key)
         expected_id = session.stored.document_id
-        if document["revision"] != session.revision or (
-            expected_id is not None and document["_id"] != expected_id
-        ):
+        replaced = expected_id is not None and document["_id"] != expected_id
+        events, sizes = document["events"], document["event_bytes"]
+        if not replaced and plan.event_id in self._event_ids[key]:
+            if settle_duplicate(
+                session,
+                plan,
+                stored_revision=document["revision"],
+                last_event_id=events[-1]["id"],
+                oldest_event_bytes=sizes[0],
+            ):
+                self._update_shared(key[0], key[1], plan.app_update, plan.user_update)
+            return
+        if replaced or document["revision"] != session.revision:
             raise StaleSessionError(
                 app_name=session.app_name,
                 user_id=session.user_id,
@@ -94,19 +109,22 @@ class InMemoryService(SessionService):
                 expected_revision=session.revision,
                 actual_revision=document["revision"],
             )
-        document["events"].append(plan.event_document)
-        document["event_bytes"].append(plan.event_size)
-        if self._max_events is not None:
-            del document["events"][: -self._max_events]
-            del document["event_bytes"][: -self._max_events]
+        events.append(plan.event_document)
+        sizes.append(plan.event_size)
+        self._event_ids[key].add(plan.event_id)
+        if self._max_events is not None and len(events) > self._max_events:
+            dropped = len(events) - self._max_events
+            self._event_ids[key].difference_update(doc["id"] for doc in events[:dropped])
+            del events[:dropped]
+            del sizes[:dropped]
         document["state"] = plan.session_update.apply_to(document["state"])
         document["revision"] += 1
         document["event_count"] += 1
         document["last_update_time"] = max(
             document["last_update_time"], to_bson_datetime(plan.timestamp)
         )
-        self._update_shared(session.app_name, session.user_id, plan.app_update, plan.user_update)
-        apply_append(session, plan, oldest_event_bytes=document["event_bytes"][0])
+        self._update_shared(key[0], key[1], plan.app_update, plan.user_update)
+        apply_append(session, plan, oldest_event_bytes=sizes[0])
 
     async def list(self, request: ListRequest) -> ListResponse:
         expect(request, ListRequest)
@@ -141,6 +159,7 @@ class InMemoryService(SessionService):
             check_id(request.session_id, "session_id"),
         )
         self._sessions.pop(key, None)
+        self._event_ids.pop(key, None)
 
     def _document(self, app_name: str, user_id: str, session_id: str) -> dict[str, Any]:
         key = (

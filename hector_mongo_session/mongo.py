@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from pymongo import ReturnDocument
@@ -27,6 +27,7 @@ from pymongo.errors import DuplicateKeyError
 
 from ._codec import SCHEMA_VERSION
 from ._core import (
+    AppendPlan,
     ScopeUpdate,
     apply_append,
     build_session,
@@ -36,6 +37,7 @@ from ._core import (
     expect,
     plan_append,
     plan_create,
+    settle_duplicate,
 )
 from ._driver import aggregate, call, close_client
 from ._indexes import ensure_indexes
@@ -46,7 +48,9 @@ from .errors import (
     InvalidArgumentError,
     SessionAlreadyExistsError,
     SessionNotFoundError,
+    SharedStateError,
     StaleSessionError,
+    StorageError,
 )
 from .models import Event, utc_now
 from .requests import (
@@ -190,19 +194,21 @@ class MongoSessionService(SessionService):
             raise SessionAlreadyExistsError(
                 app_name=app_name, user_id=user_id, session_id=plan.session_id
             ) from None
-        app_state, user_state = await asyncio.gather(
-            self._write_app_state(app_name, plan.app_update, "create"),
-            self._write_user_state(app_name, user_id, plan.user_update, "create"),
+        shared, failed = await _gather_scopes(
+            app=self._write_app_state(app_name, plan.app_update, "create"),
+            user=self._write_user_state(app_name, user_id, plan.user_update, "create"),
         )
         session = build_session(
             document,
-            app_state=app_state,
-            user_state=user_state,
+            app_state=shared.get("app"),
+            user_state=shared.get("user"),
             event_documents=[],
             events_stored=0,
             events_bytes=0,
             oldest_event_bytes=0,
         )
+        if failed:
+            raise _shared_state_error("create", failed, "the session was created", session)
         return CreateResponse(session=session)
 
     async def get(self, request: GetRequest) -> GetResponse:
@@ -222,11 +228,23 @@ class MongoSessionService(SessionService):
         return GetResponse(session=_session_of(found[0], found[0]["events"], app_state, user_state))
 
     async def append_event(self, session: Session, event: Event) -> None:
+        """Store ``event`` (see :meth:`SessionService.append_event`).
+
+        One ``find_one_and_update`` on the session document, matching only at the handle's
+        revision and only if the event id is not stored yet; plus one upsert per shared
+        scope the delta touches. Appending an event whose id is already stored stores
+        nothing (see ``settle_duplicate``), which makes a retry after
+        :class:`OutcomeUnknownError` or :class:`SharedStateError` safe.
+        """
         if isinstance(event, Event) and event.partial:
             return
         plan = plan_append(session, event, max_events=self._max_events)
         key = _session_key(session.app_name, session.user_id, session.id)
-        condition: dict[str, Any] = {**key, "revision": session.revision}
+        condition: dict[str, Any] = {
+            **key,
+            "revision": session.revision,
+            "events.id": {"$ne": plan.event_id},
+        }
         if session.stored.document_id is not None:
             condition["_id"] = session.stored.document_id
         events: dict[str, Any] = {"$each": [plan.event_document]}
@@ -249,21 +267,61 @@ class MongoSessionService(SessionService):
             return_document=ReturnDocument.AFTER,
             writes=True,
         )
-        if stored is None:
-            await self._raise_refused(session, key)
-        apply_append(session, plan, oldest_event_bytes=stored["event_bytes"][0])
-        shared_writes = []
+        if stored is not None:
+            apply_append(session, plan, oldest_event_bytes=stored["event_bytes"][0])
+        elif not await self._settle_refused(session, key, plan):
+            return
+        await self._write_shared_deltas(key, plan)
+
+    async def _settle_refused(
+        self, session: Session, key: dict[str, str], plan: AppendPlan
+    ) -> bool:
+        """An append matched nothing: find out why (one read; nothing was written).
+
+        Returns whether the event's shared deltas should be written (a duplicate of the
+        last append); raises when the session is gone or the handle is stale.
+        """
+        pipeline: builtins.list[dict[str, Any]] = [
+            {"$match": key},
+            {
+                "$project": {
+                    "revision": 1,
+                    "stored": {"$in": [plan.event_id, "$events.id"]},
+                    "last_event_id": {"$arrayElemAt": ["$events.id", -1]},
+                    "oldest_event_bytes": {"$arrayElemAt": ["$event_bytes", 0]},
+                }
+            },
+        ]
+        found = await aggregate(self._sessions, pipeline, "append_event")
+        if not found:
+            raise SessionNotFoundError(**_named(key))
+        current = found[0]
+        expected_id = session.stored.document_id
+        replaced = expected_id is not None and current["_id"] != expected_id
+        if current["stored"] and not replaced:
+            return settle_duplicate(
+                session,
+                plan,
+                stored_revision=current["revision"],
+                last_event_id=current.get("last_event_id"),
+                oldest_event_bytes=current.get("oldest_event_bytes", 0),
+            )
+        raise StaleSessionError(
+            **_named(key), expected_revision=session.revision, actual_revision=current["revision"]
+        )
+
+    async def _write_shared_deltas(self, key: dict[str, str], plan: AppendPlan) -> None:
+        """Write the app:/user: deltas of a stored event, concurrently."""
+        writes: dict[str, Awaitable[Any]] = {}
         if plan.app_update:
-            shared_writes.append(
-                self._write_app_state(key["app_name"], plan.app_update, "append_event")
-            )
+            writes["app"] = self._write_app_state(key["app_name"], plan.app_update, "append_event")
         if plan.user_update:
-            shared_writes.append(
-                self._write_user_state(
-                    key["app_name"], key["user_id"], plan.user_update, "append_event"
-                )
+            writes["user"] = self._write_user_state(
+                key["app_name"], key["user_id"], plan.user_update, "append_event"
             )
-        await asyncio.gather(*shared_writes)
+        _, failed = await _gather_scopes(**writes)
+        if failed:
+            raise _shared_state_error("append_event", failed, "the event was stored")
 
     async def list(self, request: ListRequest) -> ListResponse:
         expect(request, ListRequest)
@@ -323,17 +381,6 @@ class MongoSessionService(SessionService):
         async with self._indexes_lock:
             if not self._indexes_ready:
                 await self.ensure_indexes()
-
-    async def _raise_refused(self, session: Session, key: dict[str, str]) -> None:
-        """An append matched nothing: say whether the session is gone or was modified."""
-        current = await call(
-            "append_event", self._sessions.find_one, key, {"revision": 1}, writes=False
-        )
-        if current is None:
-            raise SessionNotFoundError(**_named(key))
-        raise StaleSessionError(
-            **_named(key), expected_revision=session.revision, actual_revision=current["revision"]
-        )
 
     async def _read_app_state(self, app_name: str, operation: str) -> dict[str, Any] | None:
         found = await call(
@@ -480,3 +527,41 @@ def _session_of(
         events_bytes=document["events_bytes"],
         oldest_event_bytes=document.get("oldest_event_bytes", 0),
     )
+
+
+async def _gather_scopes(
+    **calls: Awaitable[dict[str, Any] | None],
+) -> tuple[dict[str, dict[str, Any] | None], dict[str, StorageError]]:
+    """Run shared-state calls concurrently; return their results and their failures."""
+    results = await asyncio.gather(*calls.values(), return_exceptions=True)
+    done: dict[str, dict[str, Any] | None] = {}
+    failed: dict[str, StorageError] = {}
+    for scope, result in zip(calls, results, strict=True):
+        if isinstance(result, StorageError):
+            failed[scope] = result
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            done[scope] = result
+    return done, failed
+
+
+def _shared_state_error(
+    operation: str, failed: Mapping[str, StorageError], what_happened: str, session: Any = None
+) -> SharedStateError:
+    scopes = tuple(failed)
+    cause = next(iter(failed.values()))
+    error = SharedStateError(
+        f"{operation}: {what_happened}, but writing its {'/'.join(scopes)} state failed "
+        f"({cause}); "
+        + (
+            "append the same event again to finish (it is not stored twice)"
+            if session is None
+            else "send those keys again in an event's state_delta"
+        ),
+        operation=operation,
+        scopes=scopes,
+        session=session,
+    )
+    error.__cause__ = cause
+    return error

@@ -1,12 +1,15 @@
-"""A database wrapper that records every collection call (and can inject faults)."""
+"""A database wrapper that records every collection call and can inject faults."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
-Fault = Callable[[str, str], None]
-"""Called as ``fault(collection, method)`` before each call; raise to inject a failure."""
+Fault = Callable[[str, str, str], None]
+"""Called as ``fault(collection, method, phase)`` with phase ``"before"`` (the call has not
+reached storage) and ``"after"`` (storage applied it, the reply is not back yet); raise to
+inject a failure at that point."""
 
 
 class RecordingDatabase:
@@ -33,6 +36,10 @@ class RecordingCollection:
         self._owner = owner
         self.name = name
 
+    @property
+    def database(self) -> Any:
+        return self._owner
+
     def __getattr__(self, attribute: str) -> Any:
         target = getattr(self._collection, attribute)
         if not callable(target):
@@ -40,8 +47,53 @@ class RecordingCollection:
 
         def record(*args: Any, **kwargs: Any) -> Any:
             self._owner.calls.append((self.name, attribute))
-            if self._owner.fault is not None:
-                self._owner.fault(self.name, attribute)
-            return target(*args, **kwargs)
+            fault = self._owner.fault
+            if fault is not None:
+                fault(self.name, attribute, "before")
+            result = target(*args, **kwargs)
+            if fault is None:
+                return result
+            after = lambda: fault(self.name, attribute, "after")  # noqa: E731
+            if inspect.isawaitable(result):
+                return _then(result, after)
+            if hasattr(result, "to_list"):  # Motor's aggregate returns its cursor directly
+                return _CursorThen(result, after)
+            return result
 
         return record
+
+
+async def _then(awaitable: Any, after: Callable[[], None]) -> Any:
+    value = await awaitable
+    after()
+    return value
+
+
+class _CursorThen:
+    """A cursor whose results arrive, then the fault fires."""
+
+    def __init__(self, cursor: Any, after: Callable[[], None]) -> None:
+        self._cursor = cursor
+        self._after = after
+
+    async def to_list(self, length: int | None) -> list[Any]:
+        documents: list[Any] = await self._cursor.to_list(length)
+        self._after()
+        return documents
+
+
+def fail_at(collection: str, method: str, phase: str, error: BaseException) -> Fault:
+    """A fault raising ``error`` once, at one call and phase."""
+    fired = False
+
+    def fault(called_collection: str, called_method: str, called_phase: str) -> None:
+        nonlocal fired
+        if not fired and (called_collection, called_method, called_phase) == (
+            collection,
+            method,
+            phase,
+        ):
+            fired = True
+            raise error
+
+    return fault

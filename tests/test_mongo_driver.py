@@ -19,15 +19,11 @@ from hector_mongo_session import (
 
 from .conftest import MONGO_BACKENDS
 from .helpers import create, reload, text_event
-from .recording import RecordingDatabase
+from .recording import RecordingDatabase, fail_at
 
 
 def _fail_on(collection: str, method: str, error: Exception) -> Any:
-    def fault(called_collection: str, called_method: str) -> None:
-        if (called_collection, called_method) == (collection, method):
-            raise error
-
-    return fault
+    return fail_at(collection, method, "before", error)
 
 
 @pytest.mark.parametrize("mongo_database", MONGO_BACKENDS, indirect=True)
