@@ -271,6 +271,7 @@ def build_session(
         last_update_time=from_bson_datetime(document["last_update_time"]),
         revision=document["revision"],
         event_count=document["event_count"],
+        metadata=decode_state(document.get("metadata")),
         stored=stored,
     )
 

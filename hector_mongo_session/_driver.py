@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from pymongo.errors import (
+    BulkWriteError,
     ConnectionFailure,
     DocumentTooLarge,
     DuplicateKeyError,
@@ -44,7 +45,7 @@ async def call(
     """
     try:
         return await method(*args, **kwargs)
-    except DuplicateKeyError:
+    except (DuplicateKeyError, BulkWriteError):
         raise  # callers decide what a duplicate means
     except PyMongoError as exc:
         raise translate(exc, operation, writes=writes) from exc

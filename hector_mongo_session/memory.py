@@ -8,8 +8,10 @@ two behave identically; everything lives in this process and is lost when it exi
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
+
+from bson import ObjectId
 
 from ._core import (
     ScopeUpdate,
@@ -26,7 +28,12 @@ from ._core import (
 )
 from ._model import check_id
 from ._values import from_bson_datetime, to_bson_datetime
-from .errors import SessionAlreadyExistsError, SessionNotFoundError, StaleSessionError
+from .errors import (
+    SessionAlreadyExistsError,
+    SessionError,
+    SessionNotFoundError,
+    StaleSessionError,
+)
 from .models import Event, utc_now
 from .requests import (
     CreateRequest,
@@ -39,6 +46,7 @@ from .requests import (
 )
 from .service import SessionService
 from .session import Session
+from .snapshot import ImportOutcome, SessionSnapshot, decode_snapshot, encode_batch
 
 __all__ = ["InMemoryService"]
 
@@ -160,6 +168,42 @@ class InMemoryService(SessionService):
         )
         self._sessions.pop(key, None)
         self._event_ids.pop(key, None)
+
+    async def import_snapshots(
+        self, snapshots: Sequence[SessionSnapshot]
+    ) -> builtins.list[ImportOutcome]:
+        outcomes: builtins.list[ImportOutcome] = []
+        for item in encode_batch(snapshots, max_events=self._max_events):
+            if isinstance(item, SessionError):
+                outcomes.append(item)
+            elif item.key in self._sessions:
+                outcomes.append("present")
+            else:
+                document = {"_id": ObjectId(), **item.document}
+                self._sessions[item.key] = document
+                self._event_ids[item.key] = {event["id"] for event in document["events"]}
+                self._update_shared(item.key[0], item.key[1], item.app_update, item.user_update)
+                outcomes.append("imported")
+        return outcomes
+
+    async def export_snapshots(
+        self,
+        *,
+        app_name: str | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+    ) -> AsyncIterator[SessionSnapshot]:
+        wanted = (app_name, user_id, session_id)
+        for name, value in zip(("app_name", "user_id", "session_id"), wanted, strict=True):
+            if value is not None:
+                check_id(value, name)
+        for key in sorted(self._sessions):
+            if all(want is None or want == have for want, have in zip(wanted, key, strict=True)):
+                yield decode_snapshot(
+                    self._sessions[key],
+                    app_state=self._app_states.get(key[0]),
+                    user_state=self._user_states.get((key[0], key[1])),
+                )
 
     def _document(self, app_name: str, user_id: str, session_id: str) -> dict[str, Any]:
         key = (

@@ -18,17 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from collections.abc import Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from typing import Any
 
 from pymongo import ReturnDocument
 from pymongo.driver_info import DriverInfo
 from pymongo.errors import DuplicateKeyError
 
-from ._codec import SCHEMA_VERSION
 from ._core import (
     AppendPlan,
-    ScopeUpdate,
     apply_append,
     build_session,
     check_max_events,
@@ -42,15 +40,16 @@ from ._core import (
 from ._driver import aggregate, call, close_client
 from ._indexes import ensure_indexes
 from ._model import check_id
+from ._mongo_bulk import export_snapshots, import_snapshots
+from ._mongo_queries import HEAD_FIELDS, after_position, events_window, named, session_key
+from ._mongo_shared import SharedState, add_state_update, gather_scopes, shared_state_error
 from ._values import from_bson_datetime, to_bson_datetime
 from ._version import __version__
 from .errors import (
     InvalidArgumentError,
     SessionAlreadyExistsError,
     SessionNotFoundError,
-    SharedStateError,
     StaleSessionError,
-    StorageError,
 )
 from .models import Event, utc_now
 from .requests import (
@@ -64,6 +63,7 @@ from .requests import (
 )
 from .service import SessionService
 from .session import Session
+from .snapshot import ImportOutcome, SessionSnapshot
 
 __all__ = ["DEFAULT_MAX_EVENTS", "DRIVER_INFO", "MongoSessionService"]
 
@@ -72,24 +72,6 @@ DEFAULT_MAX_EVENTS = 1000
 
 DRIVER_INFO = DriverInfo(name="hector-mongo-session", version=__version__)
 """Reported to the server in the connection handshake of clients this library creates."""
-
-# Everything of a session document but its events, plus what a handle needs to know of
-# the stored arrays to check the 16 MiB limit before it writes.
-_HEAD_FIELDS = {
-    "_id": 1,
-    "app_name": 1,
-    "user_id": 1,
-    "session_id": 1,
-    "state": 1,
-    "revision": 1,
-    "event_count": 1,
-    "created_at": 1,
-    "last_update_time": 1,
-    "schema_version": 1,
-    "events_stored": {"$size": "$events"},
-    "events_bytes": {"$sum": "$event_bytes"},
-    "oldest_event_bytes": {"$arrayElemAt": ["$event_bytes", 0]},
-}
 
 
 class MongoSessionService(SessionService):
@@ -126,8 +108,9 @@ class MongoSessionService(SessionService):
         _refuse_sync_database(database)
         self._max_events = check_max_events(max_events)
         self._sessions = database[sessions_collection]
-        self._app_states = database[app_states_collection]
-        self._user_states = database[user_states_collection]
+        self._shared = SharedState(
+            database[app_states_collection], database[user_states_collection]
+        )
         self._indexes_ready = not create_indexes
         self._indexes_lock = asyncio.Lock()
         self._owned_client: Any = None
@@ -179,7 +162,9 @@ class MongoSessionService(SessionService):
 
     async def ensure_indexes(self) -> builtins.list[str]:
         """Create the indexes the service relies on (idempotent); return their names."""
-        names = await ensure_indexes(self._sessions, self._app_states, self._user_states)
+        names = await ensure_indexes(
+            self._sessions, self._shared.app_states, self._shared.user_states
+        )
         self._indexes_ready = True
         return names
 
@@ -194,9 +179,9 @@ class MongoSessionService(SessionService):
             raise SessionAlreadyExistsError(
                 app_name=app_name, user_id=user_id, session_id=plan.session_id
             ) from None
-        shared, failed = await _gather_scopes(
-            app=self._write_app_state(app_name, plan.app_update, "create"),
-            user=self._write_user_state(app_name, user_id, plan.user_update, "create"),
+        shared, failed = await gather_scopes(
+            app=self._shared.write_app(app_name, plan.app_update, "create"),
+            user=self._shared.write_user(app_name, user_id, plan.user_update, "create"),
         )
         session = build_session(
             document,
@@ -208,23 +193,23 @@ class MongoSessionService(SessionService):
             oldest_event_bytes=0,
         )
         if failed:
-            raise _shared_state_error("create", failed, "the session was created", session)
+            raise shared_state_error("create", failed, "the session was created", session)
         return CreateResponse(session=session)
 
     async def get(self, request: GetRequest) -> GetResponse:
         expect(request, GetRequest)
-        key = _session_key(request.app_name, request.user_id, request.session_id)
+        key = session_key(request.app_name, request.user_id, request.session_id)
         pipeline: builtins.list[dict[str, Any]] = [
             {"$match": key},
-            {"$project": {**_HEAD_FIELDS, "events": _events_window(request)}},
+            {"$project": {**HEAD_FIELDS, "events": events_window(request)}},
         ]
         found, app_state, user_state = await asyncio.gather(
             aggregate(self._sessions, pipeline, "get"),
-            self._read_app_state(key["app_name"], "get"),
-            self._read_user_state(key["app_name"], key["user_id"], "get"),
+            self._shared.read_app(key["app_name"], "get"),
+            self._shared.read_user(key["app_name"], key["user_id"], "get"),
         )
         if not found:
-            raise SessionNotFoundError(**_named(key))
+            raise SessionNotFoundError(**named(key))
         return GetResponse(session=_session_of(found[0], found[0]["events"], app_state, user_state))
 
     async def append_event(self, session: Session, event: Event) -> None:
@@ -239,7 +224,7 @@ class MongoSessionService(SessionService):
         if isinstance(event, Event) and event.partial:
             return
         plan = plan_append(session, event, max_events=self._max_events)
-        key = _session_key(session.app_name, session.user_id, session.id)
+        key = session_key(session.app_name, session.user_id, session.id)
         condition: dict[str, Any] = {
             **key,
             "revision": session.revision,
@@ -256,7 +241,7 @@ class MongoSessionService(SessionService):
             "$inc": {"revision": 1, "event_count": 1},
             "$max": {"last_update_time": to_bson_datetime(plan.timestamp)},
         }
-        _add_state_update(update, "state", plan.session_update)
+        add_state_update(update, "state", plan.session_update)
         stored = await call(
             "append_event",
             self._sessions.find_one_and_update,
@@ -294,7 +279,7 @@ class MongoSessionService(SessionService):
         ]
         found = await aggregate(self._sessions, pipeline, "append_event")
         if not found:
-            raise SessionNotFoundError(**_named(key))
+            raise SessionNotFoundError(**named(key))
         current = found[0]
         expected_id = session.stored.document_id
         replaced = expected_id is not None and current["_id"] != expected_id
@@ -307,21 +292,21 @@ class MongoSessionService(SessionService):
                 oldest_event_bytes=current.get("oldest_event_bytes", 0),
             )
         raise StaleSessionError(
-            **_named(key), expected_revision=session.revision, actual_revision=current["revision"]
+            **named(key), expected_revision=session.revision, actual_revision=current["revision"]
         )
 
     async def _write_shared_deltas(self, key: dict[str, str], plan: AppendPlan) -> None:
         """Write the app:/user: deltas of a stored event, concurrently."""
         writes: dict[str, Awaitable[Any]] = {}
         if plan.app_update:
-            writes["app"] = self._write_app_state(key["app_name"], plan.app_update, "append_event")
+            writes["app"] = self._shared.write_app(key["app_name"], plan.app_update, "append_event")
         if plan.user_update:
-            writes["user"] = self._write_user_state(
+            writes["user"] = self._shared.write_user(
                 key["app_name"], key["user_id"], plan.user_update, "append_event"
             )
-        _, failed = await _gather_scopes(**writes)
+        _, failed = await gather_scopes(**writes)
         if failed:
-            raise _shared_state_error("append_event", failed, "the event was stored")
+            raise shared_state_error("append_event", failed, "the event was stored")
 
     async def list(self, request: ListRequest) -> ListResponse:
         expect(request, ListRequest)
@@ -336,25 +321,25 @@ class MongoSessionService(SessionService):
             when, user_id, session_id = decode_page_token(request.page_token)
             position = {"last_update_time": to_bson_datetime(when), "user_id": user_id}
             position["session_id"] = session_id
-            match["$or"] = _after_position(order, position)
+            match["$or"] = after_position(order, position)
         pipeline: builtins.list[dict[str, Any]] = [
             {"$match": match},
             {"$sort": dict.fromkeys(order, -1)},
             {"$limit": request.page_size + 1},
-            {"$project": _HEAD_FIELDS},
+            {"$project": HEAD_FIELDS},
         ]
         if request.user_id is None:
             found, app_state = await asyncio.gather(
                 aggregate(self._sessions, pipeline, "list"),
-                self._read_app_state(app_name, "list"),
+                self._shared.read_app(app_name, "list"),
             )
             users = sorted({document["user_id"] for document in found})
-            user_states = await self._read_user_states(app_name, users)
+            user_states = await self._shared.read_users(app_name, users, "list")
         else:
             found, app_state, user_state = await asyncio.gather(
                 aggregate(self._sessions, pipeline, "list"),
-                self._read_app_state(app_name, "list"),
-                self._read_user_state(app_name, request.user_id, "list"),
+                self._shared.read_app(app_name, "list"),
+                self._shared.read_user(app_name, request.user_id, "list"),
             )
             user_states = {request.user_id: user_state}
         page = found[: request.page_size]
@@ -372,8 +357,35 @@ class MongoSessionService(SessionService):
 
     async def delete(self, request: DeleteRequest) -> None:
         expect(request, DeleteRequest)
-        key = _session_key(request.app_name, request.user_id, request.session_id)
+        key = session_key(request.app_name, request.user_id, request.session_id)
         await call("delete", self._sessions.delete_one, key, writes=True)
+
+    async def import_snapshots(
+        self, snapshots: Sequence[SessionSnapshot]
+    ) -> builtins.list[ImportOutcome]:
+        """Store whole sessions (see :meth:`SessionService.import_snapshots`).
+
+        A handful of round trips per batch, whatever its number of sessions and events.
+        """
+        await self._ensure_indexes_once()
+        return await import_snapshots(
+            self._sessions, self._shared, snapshots, max_events=self._max_events
+        )
+
+    def export_snapshots(
+        self,
+        *,
+        app_name: str | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+    ) -> AsyncIterator[SessionSnapshot]:
+        return export_snapshots(
+            self._sessions,
+            self._shared,
+            app_name=app_name,
+            user_id=user_id,
+            session_id=session_id,
+        )
 
     async def _ensure_indexes_once(self) -> None:
         if self._indexes_ready:
@@ -381,76 +393,6 @@ class MongoSessionService(SessionService):
         async with self._indexes_lock:
             if not self._indexes_ready:
                 await self.ensure_indexes()
-
-    async def _read_app_state(self, app_name: str, operation: str) -> dict[str, Any] | None:
-        found = await call(
-            operation,
-            self._app_states.find_one,
-            {"app_name": app_name},
-            {"state": 1},
-            writes=False,
-        )
-        return None if found is None else found.get("state")
-
-    async def _read_user_state(
-        self, app_name: str, user_id: str, operation: str
-    ) -> dict[str, Any] | None:
-        found = await call(
-            operation,
-            self._user_states.find_one,
-            {"app_name": app_name, "user_id": user_id},
-            {"state": 1},
-            writes=False,
-        )
-        return None if found is None else found.get("state")
-
-    async def _read_user_states(
-        self, app_name: str, users: builtins.list[str]
-    ) -> dict[str, dict[str, Any] | None]:
-        if not users:
-            return {}
-        pipeline: builtins.list[dict[str, Any]] = [
-            {"$match": {"app_name": app_name, "user_id": {"$in": users}}},
-            {"$project": {"user_id": 1, "state": 1}},
-        ]
-        found = await aggregate(self._user_states, pipeline, "list")
-        return {document["user_id"]: document.get("state") for document in found}
-
-    async def _write_app_state(
-        self, app_name: str, update: ScopeUpdate, operation: str
-    ) -> dict[str, Any] | None:
-        if not update:
-            return await self._read_app_state(app_name, operation)
-        return await self._upsert_state(self._app_states, {"app_name": app_name}, update, operation)
-
-    async def _write_user_state(
-        self, app_name: str, user_id: str, update: ScopeUpdate, operation: str
-    ) -> dict[str, Any] | None:
-        if not update:
-            return await self._read_user_state(app_name, user_id, operation)
-        key = {"app_name": app_name, "user_id": user_id}
-        return await self._upsert_state(self._user_states, key, update, operation)
-
-    async def _upsert_state(
-        self, collection: Any, key: dict[str, str], update: ScopeUpdate, operation: str
-    ) -> dict[str, Any] | None:
-        """Per-key ``$set``/``$unset`` of a shared bucket; returns the bucket afterwards."""
-        changes: dict[str, Any] = {
-            "$setOnInsert": {"schema_version": SCHEMA_VERSION},
-            "$set": {"last_update_time": to_bson_datetime(utc_now())},
-        }
-        _add_state_update(changes, "state", update)
-        found = await call(
-            operation,
-            collection.find_one_and_update,
-            key,
-            changes,
-            projection={"state": 1},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-            writes=True,
-        )
-        return None if found is None else found.get("state")
 
 
 def _refuse_sync_database(database: Any) -> None:
@@ -461,55 +403,6 @@ def _refuse_sync_database(database: Any) -> None:
             "MongoSessionService needs an async database: use pymongo.AsyncMongoClient "
             "(or Motor), not pymongo.MongoClient"
         )
-
-
-def _session_key(app_name: object, user_id: object, session_id: object) -> dict[str, str]:
-    # Every query names all three: tenant isolation, and a targeted query when sharded.
-    return {
-        "app_name": check_id(app_name, "app_name"),
-        "user_id": check_id(user_id, "user_id"),
-        "session_id": check_id(session_id, "session_id"),
-    }
-
-
-def _named(key: Mapping[str, str]) -> dict[str, str]:
-    return {"app_name": key["app_name"], "user_id": key["user_id"], "session_id": key["session_id"]}
-
-
-def _events_window(request: GetRequest) -> Any:
-    """The aggregation expression selecting the requested events."""
-    events: Any = "$events"
-    if request.after is not None:
-        bound = to_bson_datetime(request.after)
-        events = {
-            "$filter": {
-                "input": events,
-                "as": "event",
-                "cond": {"$gte": ["$$event.timestamp", bound]},
-            }
-        }
-    if request.num_recent_events:
-        events = {"$slice": [events, -request.num_recent_events]}
-    return events
-
-
-def _after_position(order: builtins.list[str], position: Mapping[str, Any]) -> Any:
-    """``$or`` branches matching documents after ``position`` in a descending sort."""
-    branches = []
-    for i, name in enumerate(order):
-        branch = {earlier: position[earlier] for earlier in order[:i]}
-        branch[name] = {"$lt": position[name]}
-        branches.append(branch)
-    return branches
-
-
-def _add_state_update(update: dict[str, Any], field: str, changes: ScopeUpdate) -> None:
-    if changes.set:
-        update.setdefault("$set", {}).update(
-            {f"{field}.{key}": value for key, value in changes.set.items()}
-        )
-    if changes.unset:
-        update.setdefault("$unset", {}).update({f"{field}.{key}": "" for key in changes.unset})
 
 
 def _session_of(
@@ -527,41 +420,3 @@ def _session_of(
         events_bytes=document["events_bytes"],
         oldest_event_bytes=document.get("oldest_event_bytes", 0),
     )
-
-
-async def _gather_scopes(
-    **calls: Awaitable[dict[str, Any] | None],
-) -> tuple[dict[str, dict[str, Any] | None], dict[str, StorageError]]:
-    """Run shared-state calls concurrently; return their results and their failures."""
-    results = await asyncio.gather(*calls.values(), return_exceptions=True)
-    done: dict[str, dict[str, Any] | None] = {}
-    failed: dict[str, StorageError] = {}
-    for scope, result in zip(calls, results, strict=True):
-        if isinstance(result, StorageError):
-            failed[scope] = result
-        elif isinstance(result, BaseException):
-            raise result
-        else:
-            done[scope] = result
-    return done, failed
-
-
-def _shared_state_error(
-    operation: str, failed: Mapping[str, StorageError], what_happened: str, session: Any = None
-) -> SharedStateError:
-    scopes = tuple(failed)
-    cause = next(iter(failed.values()))
-    error = SharedStateError(
-        f"{operation}: {what_happened}, but writing its {'/'.join(scopes)} state failed "
-        f"({cause}); "
-        + (
-            "append the same event again to finish (it is not stored twice)"
-            if session is None
-            else "send those keys again in an event's state_delta"
-        ),
-        operation=operation,
-        scopes=scopes,
-        session=session,
-    )
-    error.__cause__ = cause
-    return error

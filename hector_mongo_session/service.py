@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import abc
+import builtins
+from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
 
 from typing_extensions import Self
@@ -18,6 +20,7 @@ from .requests import (
     ListResponse,
 )
 from .session import Session
+from .snapshot import ImportOutcome, SessionSnapshot
 
 __all__ = ["SessionService"]
 
@@ -91,6 +94,37 @@ class SessionService(abc.ABC):
     @abc.abstractmethod
     async def delete(self, request: DeleteRequest) -> None:
         """Delete a session and its events; a missing session is not an error."""
+
+    async def import_snapshots(
+        self, snapshots: Sequence[SessionSnapshot]
+    ) -> builtins.list[ImportOutcome]:
+        """Store whole sessions as they are (a batch at a time, for imports).
+
+        A snapshot whose session already exists is left alone (``"present"``), which makes
+        re-running an import harmless. Event deltas are not applied again: the snapshot's
+        state is stored as it is, its ``app:``/``user:`` keys written to the shared scopes.
+
+        Returns:
+            One outcome per snapshot, in order: ``"imported"``, ``"present"``, or the error
+            that kept it out (nothing of that snapshot was written).
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot import snapshots")
+
+    def export_snapshots(
+        self,
+        *,
+        app_name: str | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+    ) -> AsyncIterator[SessionSnapshot]:
+        """Stream whole sessions (all stored events, merged state), ordered by ids.
+
+        Args:
+            app_name: only this app's sessions (``None``: every app).
+            user_id: only this user's sessions.
+            session_id: only sessions with this id.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot export snapshots")
 
     async def close(self) -> None:  # noqa: B027 - a no-op by default, not abstract
         """Release what the service owns (a client it created)."""

@@ -86,6 +86,8 @@ class Session:
             append through an object whose revision is older than storage's raises
             ``StaleSessionError``.
         event_count: events ever appended (a capped store may hold fewer).
+        metadata: what an import kept besides state (``system`` prompt, ``tools``,
+            ``source``); empty for sessions created with ``create``.
         stored: bookkeeping of the stored document, used by the services.
     """
 
@@ -96,6 +98,7 @@ class Session:
         "_user_id",
         "event_count",
         "last_update_time",
+        "metadata",
         "revision",
         "state",
         "stored",
@@ -112,6 +115,7 @@ class Session:
         last_update_time: datetime,
         revision: int = 0,
         event_count: int = 0,
+        metadata: dict[str, Any] | None = None,
         stored: StoredShape | None = None,
     ) -> None:
         self._id = check_id(id, "session_id")
@@ -122,6 +126,7 @@ class Session:
         self.last_update_time = to_utc_millis(last_update_time, "last_update_time")
         self.revision = revision
         self.event_count = event_count
+        self.metadata = metadata if metadata is not None else {}
         self.stored = stored if stored is not None else StoredShape()
 
     @property

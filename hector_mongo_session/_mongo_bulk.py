@@ -1,0 +1,127 @@
+"""Whole sessions in bulk on MongoDB: a few round trips per batch, not one per event."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from bson import ObjectId
+from pymongo.errors import BulkWriteError, PyMongoError
+
+from ._core import ScopeUpdate
+from ._driver import aggregate, call, translate
+from ._model import check_id
+from ._mongo_shared import Bucket, SharedState
+from .errors import SessionError, StorageError
+from .snapshot import EncodedSnapshot, ImportOutcome, SessionSnapshot, decode_snapshot, encode_batch
+
+_DUPLICATE_KEY = 11000
+
+Key = tuple[str, str, str]
+
+
+async def import_snapshots(
+    sessions: Any,
+    shared: SharedState,
+    snapshots: Sequence[SessionSnapshot],
+    *,
+    max_events: int | None,
+) -> list[ImportOutcome]:
+    """Store a batch of snapshots; sessions that exist already are left alone.
+
+    Round trips: one query for the sessions that exist, one bulk upsert per shared-state
+    collection (for the new sessions' ``app:``/``user:`` keys, before their documents so a
+    failed batch can simply be run again), and one unordered ``insert_many``.
+    """
+    encoded = encode_batch(snapshots, max_events=max_events)
+    items = [item for item in encoded if isinstance(item, EncodedSnapshot)]
+    outcomes: dict[Key, ImportOutcome] = {}
+    try:
+        existing = await _existing(sessions, [item.key for item in items])
+        new = [item for item in items if item.key not in existing]
+        outcomes.update(dict.fromkeys(existing, "present"))
+        await shared.write_many(*_merged_updates(new), "import")
+        outcomes.update(await _insert(sessions, new))
+    except StorageError as error:
+        for item in items:
+            outcomes.setdefault(item.key, error)
+    return [item if isinstance(item, SessionError) else outcomes[item.key] for item in encoded]
+
+
+async def export_snapshots(
+    sessions: Any,
+    shared: SharedState,
+    *,
+    app_name: str | None,
+    user_id: str | None,
+    session_id: str | None,
+) -> AsyncIterator[SessionSnapshot]:
+    """Stream whole sessions ordered by (app_name, user_id, session_id)."""
+    match: dict[str, str] = {}
+    for name, value in (("app_name", app_name), ("user_id", user_id), ("session_id", session_id)):
+        if value is not None:
+            match[name] = check_id(value, name)
+    cursor = sessions.find(match, {"event_bytes": 0}).sort(
+        [("app_name", 1), ("user_id", 1), ("session_id", 1)]
+    )
+    app_states: dict[str, Bucket] = {}
+    user_states: dict[tuple[str, str], Bucket] = {}
+    try:
+        async for document in cursor:
+            app, user = document["app_name"], document["user_id"]
+            if app not in app_states:
+                app_states[app] = await shared.read_app(app, "export")
+            if (app, user) not in user_states:
+                user_states[(app, user)] = await shared.read_user(app, user, "export")
+            yield decode_snapshot(
+                document, app_state=app_states[app], user_state=user_states[(app, user)]
+            )
+    except PyMongoError as exc:
+        raise translate(exc, "export", writes=False) from exc
+
+
+async def _existing(sessions: Any, keys: list[Key]) -> set[Key]:
+    if not keys:
+        return set()
+    branches = [{"app_name": a, "user_id": u, "session_id": s} for a, u, s in keys]
+    pipeline: list[dict[str, Any]] = [
+        {"$match": {"$or": branches}},
+        {"$project": {"_id": 0, "app_name": 1, "user_id": 1, "session_id": 1}},
+    ]
+    found = await aggregate(sessions, pipeline, "import")
+    return {(doc["app_name"], doc["user_id"], doc["session_id"]) for doc in found}
+
+
+def _merged_updates(
+    items: list[EncodedSnapshot],
+) -> tuple[dict[str, ScopeUpdate], dict[tuple[str, str], ScopeUpdate]]:
+    """One update per app and per user: later sessions of the batch win on the same key."""
+    apps: dict[str, ScopeUpdate] = {}
+    users: dict[tuple[str, str], ScopeUpdate] = {}
+    for item in items:
+        app, user, _ = item.key
+        if item.app_update:
+            apps.setdefault(app, ScopeUpdate({}, [])).set.update(item.app_update.set)
+        if item.user_update:
+            users.setdefault((app, user), ScopeUpdate({}, [])).set.update(item.user_update.set)
+    return apps, users
+
+
+async def _insert(sessions: Any, items: list[EncodedSnapshot]) -> dict[Key, ImportOutcome]:
+    if not items:
+        return {}
+    documents = [{"_id": ObjectId(), **item.document} for item in items]
+    outcomes: dict[Key, ImportOutcome] = {item.key: "imported" for item in items}
+    try:
+        await call("import", sessions.insert_many, documents, ordered=False, writes=True)
+    except BulkWriteError as exc:
+        for failure in exc.details.get("writeErrors", []):
+            item = items[failure["index"]]
+            if failure.get("code") == _DUPLICATE_KEY:
+                outcomes[item.key] = "present"  # imported meanwhile by someone else
+            else:
+                outcomes[item.key] = StorageError(
+                    f"import: the server refused session {item.key[2]!r}: {failure.get('errmsg')}",
+                    operation="import",
+                )
+    return outcomes

@@ -1,0 +1,187 @@
+"""Whole sessions at once: what an import writes and an export reads.
+
+A :class:`SessionSnapshot` is a session as it stands (final state, events, times); it is
+stored as it is, never rebuilt by replaying event deltas. Services write snapshots in
+batches (``import_snapshots``) and stream them back (``export_snapshots``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from ._codec import SCHEMA_VERSION, bson_size, decode_event, decode_state, encode_event
+from ._core import ScopeUpdate, scope_update
+from ._model import Id, Model
+from ._sizing import MAX_DOCUMENT_BYTES
+from ._values import (
+    check_key,
+    encode_mapping,
+    from_bson_datetime,
+    to_bson_datetime,
+    to_utc_millis,
+)
+from .errors import DocumentTooLargeError, InvalidArgumentError, SessionError
+from .models import Event, utc_now
+from .state import KEY_PREFIX_APP, KEY_PREFIX_TEMP, KEY_PREFIX_USER, split_by_scope
+
+__all__ = ["ImportOutcome", "SessionSnapshot"]
+
+ImportOutcome = Literal["imported", "present"] | SessionError
+"""Per snapshot: stored now, already stored (same ids), or why it failed."""
+
+
+class SessionSnapshot(Model):
+    """A whole session: identity, final state, events and times."""
+
+    app_name: Id
+    user_id: Id
+    session_id: Id
+    state: dict[str, Any] = Field(default_factory=dict)
+    """The merged state: session keys plus ``app:``/``user:`` keys (``temp:`` keys are
+    dropped when stored)."""
+    events: list[Event] = Field(default_factory=list)
+    """Oldest first. Their state deltas are history: they are not applied again."""
+    created_at: datetime | None = None
+    """Defaults to the first event's time (or now)."""
+    last_update_time: datetime | None = None
+    """Defaults to the latest event's time (or ``created_at``)."""
+    event_count: int | None = Field(default=None, ge=0)
+    """Events ever appended, when the source dropped some; at least ``len(events)``."""
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    """What the session carries besides state, e.g. ``system`` (a system prompt),
+    ``tools`` (tool schemas) and ``source`` (where an import came from)."""
+
+    @field_validator("created_at", "last_update_time")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else to_utc_millis(value, "snapshot time")
+
+
+@dataclass
+class EncodedSnapshot:
+    """A snapshot as documents: the session document and its shared-state updates."""
+
+    document: dict[str, Any]
+    app_update: ScopeUpdate
+    user_update: ScopeUpdate
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        doc = self.document
+        return (doc["app_name"], doc["user_id"], doc["session_id"])
+
+
+def encode_snapshot(snapshot: SessionSnapshot, *, max_events: int | None) -> EncodedSnapshot:
+    """Validate a snapshot and return its documents (raise before anything is written).
+
+    Partial events are left out; ``temp:`` keys are dropped from state and from event
+    deltas; with ``max_events`` only the most recent events are kept (``event_count``
+    still counts them all).
+    """
+    if not isinstance(snapshot, SessionSnapshot):
+        raise InvalidArgumentError(f"expected a SessionSnapshot, got {type(snapshot).__name__}")
+    for key in snapshot.state:
+        check_key(key, "state")
+    session_part, app_part, user_part = split_by_scope(snapshot.state)
+    events = [_without_temp(event) for event in snapshot.events if not event.partial]
+    ids = [event.id for event in events]
+    if len(set(ids)) != len(ids):
+        duplicate = next(event_id for event_id in ids if ids.count(event_id) > 1)
+        raise InvalidArgumentError(f"event id {duplicate!r} appears twice in the session")
+    count = max(snapshot.event_count or 0, len(events))
+    kept = events if max_events is None else events[-max_events:]
+    documents = [encode_event(event) for event in kept]
+    times = [event.timestamp for event in events]
+    created = snapshot.created_at or (min(times) if times else utc_now())
+    updated = snapshot.last_update_time or max([created, *times])
+    document: dict[str, Any] = {
+        "app_name": snapshot.app_name,
+        "user_id": snapshot.user_id,
+        "session_id": snapshot.session_id,
+        "created_at": to_bson_datetime(created),
+        "last_update_time": to_bson_datetime(updated),
+        "revision": count,
+        "event_count": count,
+        "state": encode_mapping(
+            {key: value for key, value in session_part.items() if value is not None}, "state"
+        ),
+        "events": documents,
+        "event_bytes": [bson_size(doc) for doc in documents],
+        "schema_version": SCHEMA_VERSION,
+    }
+    if snapshot.metadata:
+        document["metadata"] = encode_mapping(snapshot.metadata, "metadata")
+    size = bson_size(document) + 17  # + the _id the database adds
+    if size > MAX_DOCUMENT_BYTES:
+        raise DocumentTooLargeError(
+            f"session {snapshot.session_id!r} would be {size} bytes as one document, over "
+            f"MongoDB's {MAX_DOCUMENT_BYTES}-byte limit; import it with a lower max_events",
+            what="session",
+            size=size,
+            limit=MAX_DOCUMENT_BYTES,
+        )
+    app_values = {key: value for key, value in app_part.items() if value is not None}
+    user_values = {key: value for key, value in user_part.items() if value is not None}
+    return EncodedSnapshot(
+        document, scope_update(app_values, "state"), scope_update(user_values, "state")
+    )
+
+
+def decode_snapshot(
+    document: Mapping[str, Any],
+    *,
+    app_state: Mapping[str, Any] | None,
+    user_state: Mapping[str, Any] | None,
+) -> SessionSnapshot:
+    """Return the snapshot of a stored session document and its shared-state buckets."""
+    state = decode_state(document.get("state"))
+    state.update((KEY_PREFIX_APP + k, v) for k, v in decode_state(app_state).items())
+    state.update((KEY_PREFIX_USER + k, v) for k, v in decode_state(user_state).items())
+    return SessionSnapshot(
+        app_name=document["app_name"],
+        user_id=document["user_id"],
+        session_id=document["session_id"],
+        state=state,
+        events=[decode_event(event) for event in document.get("events", [])],
+        created_at=from_bson_datetime(document["created_at"]),
+        last_update_time=from_bson_datetime(document["last_update_time"]),
+        event_count=document["event_count"],
+        metadata=decode_state(document.get("metadata")),
+    )
+
+
+def encode_batch(
+    snapshots: Sequence[SessionSnapshot], *, max_events: int | None
+) -> list[EncodedSnapshot | SessionError]:
+    """Encode each snapshot, keeping per-snapshot errors in place."""
+    encoded: list[EncodedSnapshot | SessionError] = []
+    seen: set[tuple[str, str, str]] = set()
+    for snapshot in snapshots:
+        try:
+            item = encode_snapshot(snapshot, max_events=max_events)
+        except SessionError as error:
+            encoded.append(error)
+            continue
+        if item.key in seen:
+            encoded.append(
+                InvalidArgumentError(f"session {item.key[2]!r} appears twice in one batch")
+            )
+            continue
+        seen.add(item.key)
+        encoded.append(item)
+    return encoded
+
+
+def _without_temp(event: Event) -> Event:
+    delta = event.actions.state_delta
+    if not any(key.startswith(KEY_PREFIX_TEMP) for key in delta):
+        return event
+    kept = {key: value for key, value in delta.items() if not key.startswith(KEY_PREFIX_TEMP)}
+    return event.model_copy(
+        update={"actions": event.actions.model_copy(update={"state_delta": kept})}
+    )
