@@ -49,6 +49,7 @@ from .requests import (
 from .retry import append_with_retry
 from .service import SessionService
 from .session import Events, Session
+from .snapshot import ImportOutcome, SessionSnapshot
 from .state import KEY_PREFIX_APP, KEY_PREFIX_TEMP, KEY_PREFIX_USER, State
 
 __all__ = [
@@ -74,6 +75,7 @@ __all__ = [
     "FunctionResponse",
     "GetRequest",
     "GetResponse",
+    "ImportOutcome",
     "InMemoryService",
     "InvalidArgumentError",
     "ListRequest",
@@ -86,6 +88,7 @@ __all__ = [
     "SessionError",
     "SessionNotFoundError",
     "SessionService",
+    "SessionSnapshot",
     "SharedStateError",
     "StaleSessionError",
     "State",

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Mapping
 from typing import Any
 
-from pymongo import ReturnDocument, UpdateOne
+from pymongo import ReturnDocument
 
 from ._codec import SCHEMA_VERSION
 from ._core import ScopeUpdate
@@ -66,20 +66,33 @@ class SharedState:
         user_updates: Mapping[tuple[str, str], ScopeUpdate],
         operation: str,
     ) -> None:
-        """Apply many buckets' updates: one bulk write per collection, run concurrently."""
-        writes = []
-        if app_updates:
-            requests = [
-                UpdateOne({"app_name": app}, _changes(update), upsert=True)
-                for app, update in app_updates.items()
-            ]
-            writes.append(call(operation, self.app_states.bulk_write, requests, writes=True))
-        if user_updates:
-            requests = [
-                UpdateOne({"app_name": app, "user_id": user}, _changes(update), upsert=True)
-                for (app, user), update in user_updates.items()
-            ]
-            writes.append(call(operation, self.user_states.bulk_write, requests, writes=True))
+        """Apply many buckets' updates concurrently (one upsert per bucket).
+
+        ``update_one`` rather than ``bulk_write``: a batch touches few buckets, and
+        mongomock's ``bulk_write`` does not accept current PyMongo's operations.
+        """
+        writes = [
+            call(
+                operation,
+                self.app_states.update_one,
+                {"app_name": app},
+                _changes(update),
+                upsert=True,
+                writes=True,
+            )
+            for app, update in app_updates.items()
+        ]
+        writes += [
+            call(
+                operation,
+                self.user_states.update_one,
+                {"app_name": app, "user_id": user},
+                _changes(update),
+                upsert=True,
+                writes=True,
+            )
+            for (app, user), update in user_updates.items()
+        ]
         await asyncio.gather(*writes)
 
 
