@@ -1,0 +1,211 @@
+"""Import legacy transcripts into a session service, and export sessions as JSONL.
+
+Example::
+
+    from hector_mongo_session import MongoSessionService
+    from hector_mongo_session.transcripts import import_sessions, read
+
+    reader = read("sessions.db", format="auto", app_name="support-bot")
+    report = await import_sessions(service, reader)
+    print(report.summary())           # imported / already present / failed, with reasons
+
+Sessions are stored whole (their final state and their events, never a replay of the
+deltas), with ids derived from the source, so importing the same file twice stores
+nothing new and a partly failed import can simply be run again. System prompts and tool
+schemas are kept in ``Session.metadata`` (``system``, ``tools``); where each event came
+from is in its ``custom_metadata["import"]``.
+"""
+
+from __future__ import annotations
+
+import time
+import zoneinfo
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timezone, tzinfo
+from pathlib import Path
+
+from ..errors import InvalidArgumentError, SessionError
+from ..mongo import DEFAULT_MAX_EVENTS
+from ..service import SessionService
+from ..snapshot import SessionSnapshot, encode_snapshot
+from ._base import ReadOptions, RecordError, TranscriptReader, TranscriptSession
+from ._formats import FORMATS, detect
+from .native import dumps
+
+__all__ = [
+    "FORMATS",
+    "ImportReport",
+    "RecordError",
+    "TranscriptReader",
+    "TranscriptSession",
+    "export_sessions",
+    "import_sessions",
+    "read",
+]
+
+Progress = Callable[[int, int], None]
+"""Called as ``progress(sessions, events)`` after each batch."""
+
+
+def read(
+    path: str | Path,
+    format: str = "auto",
+    *,
+    app_name: str | None = None,
+    user_id: str | None = None,
+    timezone: str | tzinfo | None = None,
+) -> TranscriptReader:
+    """Read the sessions of a transcript file.
+
+    Args:
+        path: the file (JSON, JSONL or SQLite).
+        format: one of :data:`FORMATS`, or ``"auto"`` to tell from the content.
+        app_name: app of every session (default: the source's, else ``"imported"``).
+        user_id: user of every session (default: the source's, else ``"imported"``).
+        timezone: zone of naive times in the source (a name like ``"Europe/Oslo"``);
+            default UTC.
+
+    Returns:
+        An iterable of :class:`TranscriptSession`; records that cannot be read are
+        collected in its ``errors`` (file, record, reason) and the others go on.
+
+    Raises:
+        InvalidArgumentError: unknown format or zone, missing file, undetectable format.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidArgumentError(f"{path}: no such file")
+    if format == "auto":
+        format = detect(path)
+    if format not in FORMATS:
+        raise InvalidArgumentError(f"unknown format {format!r}; known: {', '.join(FORMATS)}")
+    options = ReadOptions(app_name=app_name, user_id=user_id, timezone=_zone(timezone))
+    reader, _ = FORMATS[format]
+    return TranscriptReader(path, format, reader(path, options))
+
+
+def _zone(value: str | tzinfo | None) -> tzinfo:
+    if value is None:
+        return timezone.utc
+    if isinstance(value, tzinfo):
+        return value
+    try:
+        return zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise InvalidArgumentError(f"unknown time zone {value!r}") from None
+
+
+@dataclass
+class ImportReport:
+    """What an import did."""
+
+    imported: int = 0
+    present: int = 0
+    """Sessions already stored (same ids): left as they were."""
+    events: int = 0
+    """Events in the imported sessions."""
+    failed: list[RecordError] = field(default_factory=list)
+    seconds: float = 0.0
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    @property
+    def sessions_per_second(self) -> float:
+        return (self.imported + self.present) / self.seconds if self.seconds else 0.0
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> str:
+        verb = "valid" if self.dry_run else "imported"
+        return (
+            f"{self.imported} sessions {verb} ({self.events} events), {self.present} already "
+            f"present, {len(self.failed)} failed in {self.seconds:.2f}s "
+            f"({self.sessions_per_second:.0f} sessions/s, {self.events_per_second:.0f} events/s)"
+        )
+
+
+async def import_sessions(
+    service: SessionService | None,
+    sessions: Iterable[SessionSnapshot],
+    *,
+    batch_size: int = 200,
+    dry_run: bool = False,
+    max_events: int | None = DEFAULT_MAX_EVENTS,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Store sessions through ``service``, a batch at a time.
+
+    Args:
+        service: where to store (``None`` only with ``dry_run``).
+        sessions: snapshots, typically a :func:`read` result (its read errors are reported).
+        batch_size: sessions per batch (a few database round trips per batch).
+        dry_run: validate everything, write nothing.
+        max_events: the cap assumed when validating a dry run (the service uses its own).
+        progress: called with the running totals after each batch.
+    """
+    if batch_size < 1:
+        raise InvalidArgumentError("batch_size must be at least 1")
+    if service is None and not dry_run:
+        raise InvalidArgumentError("import_sessions needs a service unless dry_run=True")
+    report = ImportReport(dry_run=dry_run)
+    started = time.perf_counter()
+    batch: list[SessionSnapshot] = []
+
+    async def store() -> None:
+        if dry_run or service is None:
+            outcomes: list[object] = []
+            for snapshot in batch:
+                try:
+                    encode_snapshot(snapshot, max_events=max_events)
+                    outcomes.append("imported")
+                except SessionError as error:
+                    outcomes.append(error)
+        else:
+            outcomes = list(await service.import_snapshots(batch))
+        for snapshot, outcome in zip(batch, outcomes, strict=True):
+            if outcome == "imported":
+                report.imported += 1
+                report.events += len(snapshot.events)
+            elif outcome == "present":
+                report.present += 1
+            else:
+                report.failed.append(_failure(snapshot, outcome))
+        batch.clear()
+        if progress is not None:
+            progress(report.imported + report.present, report.events)
+
+    for snapshot in sessions:
+        batch.append(snapshot)
+        if len(batch) >= batch_size:
+            await store()
+    if batch:
+        await store()
+    report.failed[:0] = getattr(sessions, "errors", [])
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _failure(snapshot: SessionSnapshot, error: object) -> RecordError:
+    if isinstance(snapshot, TranscriptSession):
+        return RecordError(snapshot.source_file, snapshot.source_record, str(error))
+    return RecordError("", f"session {snapshot.session_id}", str(error))
+
+
+async def export_sessions(
+    service: SessionService,
+    *,
+    app_name: str | None = None,
+    user_id: str | None = None,
+    session_id: str | None = None,
+) -> AsyncIterator[str]:
+    """Stream sessions as lines of our JSONL (read back by ``read(path, "jsonl")``)."""
+    async for snapshot in service.export_snapshots(
+        app_name=app_name, user_id=user_id, session_id=session_id
+    ):
+        yield dumps(snapshot)

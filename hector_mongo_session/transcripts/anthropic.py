@@ -1,0 +1,154 @@
+"""Anthropic Messages transcripts: request-shaped ``{system, tools, messages}`` objects (one
+per file, an array of them, or JSONL), with content blocks (text, image, thinking,
+tool_use, tool_result)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..models import Blob, FileData, FunctionCall, Part
+from ._base import (
+    ConversationBuilder,
+    Item,
+    ReadOptions,
+    TranscriptSession,
+    content_id,
+    file_time,
+    guarded,
+)
+
+FORMAT = "anthropic"
+
+
+def read(path: Path, options: ReadOptions) -> Iterator[Item]:
+    text = path.read_text(encoding="utf-8")
+    base = file_time(path)
+    try:
+        loaded: Any = json.loads(text)
+    except ValueError:
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                yield from guarded(path, f"line {number}", _line, line, options, base)
+        return
+    if isinstance(loaded, list) and loaded and isinstance(loaded[0], dict) and "role" in loaded[0]:
+        loaded = {"messages": loaded}  # a bare list of messages: one session
+    records = loaded if isinstance(loaded, list) else [loaded]
+    for number, record in enumerate(records, 1):
+        raw = text if len(records) == 1 else json.dumps(record)
+        yield from guarded(path, f"record {number}", session, record, options, base, raw)
+
+
+def _line(line: str, options: ReadOptions, base: datetime) -> TranscriptSession:
+    return session(json.loads(line), options, base, line)
+
+
+def session(record: Any, options: ReadOptions, base: datetime, raw: str) -> TranscriptSession:
+    if not isinstance(record, dict) or not isinstance(record.get("messages"), list):
+        raise ValueError('expected an object with "messages"')
+    session_id = str(record.get("id") or content_id("anthropic", raw))
+    builder = ConversationBuilder(FORMAT, session_id, base)
+    for index, message in enumerate(record["messages"]):
+        role = message.get("role") if isinstance(message, dict) else None
+        if role == "user":
+            _user_turn(builder, message.get("content"))
+        elif role == "assistant":
+            extra = {k: v for k, v in message.items() if k not in ("role", "content", "id")}
+            builder.model(
+                _blocks(message.get("content"), index), source_id=message.get("id"), **extra
+            )
+        else:
+            raise ValueError(f"message {index} has role {role!r}; expected user or assistant")
+    metadata: dict[str, Any] = {"source": {"format": FORMAT}}
+    system = record.get("system")
+    if system:
+        metadata["system"] = (
+            system
+            if isinstance(system, str)
+            else "".join(block.get("text", "") for block in system)
+        )
+    if record.get("tools"):
+        metadata["tools"] = record["tools"]
+    extra = {k: v for k, v in record.items() if k not in {"messages", "system", "tools", "id"}}
+    if extra:
+        metadata["source"]["extra"] = extra
+    return TranscriptSession(
+        app_name=options.app(),
+        user_id=options.user(),
+        session_id=session_id,
+        events=builder.finish(),
+        metadata=metadata,
+    )
+
+
+def _user_turn(builder: ConversationBuilder, content: Any) -> None:
+    """Tool results first (they answer the previous turn), then any new user input."""
+    if isinstance(content, str):
+        builder.user([Part(text=content)])
+        return
+    if not isinstance(content, list):
+        raise ValueError("user content must be a string or a list of blocks")
+    others = []
+    for block in content:
+        if block.get("type") == "tool_result":
+            builder.result(
+                _result_content(block.get("content")),
+                call_id=block.get("tool_use_id"),
+                is_error=bool(block.get("is_error")),
+            )
+        else:
+            others.append(block)
+    if others:
+        builder.user(_blocks(others, 0))
+    else:
+        builder.flush()
+
+
+def _result_content(content: Any) -> Any:
+    if isinstance(content, list):
+        texts = [block.get("text", "") for block in content if block.get("type") == "text"]
+        if len(texts) == len(content):
+            return "".join(texts)
+        return {"content": content}  # images in a tool result: kept as the blocks
+    return content
+
+
+def _blocks(content: Any, index: int) -> list[Part]:
+    if isinstance(content, str):
+        return [Part(text=content)]
+    if not isinstance(content, list):
+        raise ValueError(f"message {index}: content must be a string or a list of blocks")
+    parts: list[Part] = []
+    for block in content:
+        kind = block.get("type")
+        if kind == "text":
+            parts.append(Part(text=block["text"]))
+        elif kind == "thinking":
+            parts.append(
+                Part(thinking=block["thinking"], metadata={"signature": block.get("signature")})
+            )
+        elif kind == "redacted_thinking":
+            parts.append(Part(thinking="", metadata={"redacted": block.get("data")}))
+        elif kind == "tool_use":
+            call = FunctionCall(id=block["id"], name=block["name"], args=block.get("input") or {})
+            parts.append(Part(function_call=call))
+        elif kind in ("image", "document"):
+            parts.append(_source_part(block))
+        else:  # server tools, search results...: kept, not interpreted
+            parts.append(Part(data=block))
+    return parts
+
+
+def _source_part(block: dict[str, Any]) -> Part:
+    source = block.get("source") or {}
+    if source.get("type") == "base64":
+        return Part(
+            inline_data=Blob(mime_type=source["media_type"], data=base64.b64decode(source["data"]))
+        )
+    if source.get("type") == "url":
+        return Part(file_data=FileData(file_uri=source["url"]))
+    return Part(data=block)

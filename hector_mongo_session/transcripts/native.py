@@ -1,0 +1,94 @@
+"""Our own JSONL: one session per line, lossless, read back byte for byte.
+
+Each line is the session as MongoDB stores it (keys escaped, see the README), in MongoDB
+relaxed Extended JSON (dates as ``{"$date": ...}``, bytes as ``{"$binary": ...}``), with
+its shared state alongside::
+
+    {"format": "hector-mongo-session", "version": 1, "app_name": ..., "user_id": ...,
+     "session_id": ..., "created_at": ..., "last_update_time": ..., "event_count": ...,
+     "metadata": {...}, "state": {...}, "app_state": {...}, "user_state": {...},
+     "events": [...]}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bson import json_util
+from bson.json_util import JSONMode, JSONOptions
+
+from .._codec import decode_event, decode_state
+from .._values import from_bson_datetime
+from ..snapshot import SessionSnapshot, encode_snapshot
+from ..state import KEY_PREFIX_APP, KEY_PREFIX_USER
+from ._base import Item, ReadOptions, RecordError, TranscriptSession, guarded
+
+FORMAT_NAME = "hector-mongo-session"
+VERSION = 1
+
+_JSON = JSONOptions(json_mode=JSONMode.RELAXED, tz_aware=False)
+
+
+def dumps(snapshot: SessionSnapshot) -> str:
+    """One line of our JSONL for ``snapshot`` (with its newline)."""
+    encoded = encode_snapshot(snapshot, max_events=None)
+    document = encoded.document
+    line: dict[str, Any] = {
+        "format": FORMAT_NAME,
+        "version": VERSION,
+        "app_name": document["app_name"],
+        "user_id": document["user_id"],
+        "session_id": document["session_id"],
+        "created_at": document["created_at"],
+        "last_update_time": document["last_update_time"],
+        "event_count": document["event_count"],
+        "metadata": document.get("metadata", {}),
+        "state": document["state"],
+        "app_state": encoded.app_update.set,
+        "user_state": encoded.user_update.set,
+        "events": document["events"],
+    }
+    return json_util.dumps(line, json_options=_JSON, ensure_ascii=False) + "\n"
+
+
+def is_native(first: Any) -> bool:
+    return isinstance(first, dict) and first.get("format") == FORMAT_NAME
+
+
+def read(path: Path, options: ReadOptions) -> Iterator[Item]:
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            yield from guarded(path, f"line {number}", _session, line, options)
+
+
+def _session(line: str, options: ReadOptions) -> TranscriptSession:
+    document = json_util.loads(line, json_options=_JSON)
+    if not is_native(document):
+        raise ValueError(f'not a {FORMAT_NAME} line (no "format": "{FORMAT_NAME}")')
+    if document.get("version") != VERSION:
+        raise ValueError(f"unsupported version {document.get('version')!r}")
+    state = decode_state(document.get("state"))
+    state.update(
+        (KEY_PREFIX_APP + k, v) for k, v in decode_state(document.get("app_state")).items()
+    )
+    state.update(
+        (KEY_PREFIX_USER + k, v) for k, v in decode_state(document.get("user_state")).items()
+    )
+    return TranscriptSession(
+        app_name=options.app(document["app_name"]),
+        user_id=options.user(document["user_id"]),
+        session_id=document["session_id"],
+        state=state,
+        events=[decode_event(event) for event in document.get("events", [])],
+        created_at=from_bson_datetime(document["created_at"]),
+        last_update_time=from_bson_datetime(document["last_update_time"]),
+        event_count=document.get("event_count"),
+        metadata=decode_state(document.get("metadata")),
+    )
+
+
+__all__ = ["RecordError", "dumps", "read"]

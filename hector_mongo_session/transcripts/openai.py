@@ -1,0 +1,303 @@
+"""OpenAI transcripts: Chat Completions message lists (a JSON array, ``{"messages": ...}``
+objects, fine-tuning JSONL) and OpenAI Agents SDK ``SQLiteSession`` databases (Responses
+API items)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import mimetypes
+import sqlite3
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..models import Blob, FileData, Part
+from ._base import (
+    ConversationBuilder,
+    Item,
+    ReadOptions,
+    TranscriptSession,
+    content_id,
+    file_time,
+    function_call,
+    guarded,
+)
+
+FORMAT_CHAT = "openai-chat"
+FORMAT_AGENTS = "openai-agents-sqlite"
+
+_MESSAGE_KEYS = {"role", "content", "tool_calls", "tool_call_id", "function_call", "name"}
+
+
+def read_chat(path: Path, options: ReadOptions) -> Iterator[Item]:
+    """A messages array (one session), conversation objects, or JSONL (one per line)."""
+    text = path.read_text(encoding="utf-8")
+    base = file_time(path)
+    try:
+        loaded: Any = json.loads(text)
+    except ValueError:
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                yield from guarded(path, f"line {number}", _chat_line, line, options, base)
+        return
+    if (
+        isinstance(loaded, list)
+        and loaded
+        and isinstance(loaded[0], Mapping)
+        and "role" in loaded[0]
+    ):
+        yield from guarded(path, "record 1", chat_session, loaded, options, base, text)
+        return
+    records = loaded if isinstance(loaded, list) else [loaded]
+    for number, record in enumerate(records, 1):
+        raw = json.dumps(record)
+        yield from guarded(path, f"record {number}", chat_session, record, options, base, raw)
+
+
+def _chat_line(line: str, options: ReadOptions, base: datetime) -> TranscriptSession:
+    return chat_session(json.loads(line), options, base, line)
+
+
+def chat_session(record: Any, options: ReadOptions, base: datetime, raw: str) -> TranscriptSession:
+    """A session from a messages list or a ``{"messages": [...], ...}`` object."""
+    conversation: dict[str, Any] = {"messages": record} if isinstance(record, list) else record
+    if not isinstance(conversation, dict) or not isinstance(conversation.get("messages"), list):
+        raise ValueError('expected a list of messages or an object with "messages"')
+    source_id = conversation.get("id") or conversation.get("conversation_id")
+    session_id = str(source_id) if source_id else content_id("openai", raw)
+    builder = ConversationBuilder(FORMAT_CHAT, session_id, base)
+    system: list[str] = []
+    for index, message in enumerate(conversation["messages"]):
+        if not isinstance(message, dict) or "role" not in message:
+            raise ValueError(f"message {index} has no role")
+        _chat_message(builder, message, system, index)
+    metadata: dict[str, Any] = {"source": {"format": FORMAT_CHAT}}
+    if system:
+        metadata["system"] = "\n\n".join(system)
+    for key in ("tools", "functions"):
+        if conversation.get(key):
+            metadata[key] = conversation[key]
+    extra = {
+        k: v for k, v in conversation.items() if k not in {"messages", "tools", "functions", "id"}
+    }
+    if extra:
+        metadata["source"]["extra"] = extra
+    return TranscriptSession(
+        app_name=options.app(),
+        user_id=options.user(),
+        session_id=session_id,
+        events=builder.finish(),
+        metadata=metadata,
+    )
+
+
+def _chat_message(
+    builder: ConversationBuilder, message: dict[str, Any], system: list[str], index: int
+) -> None:
+    role = message["role"]
+    extra = {k: v for k, v in message.items() if k not in _MESSAGE_KEYS}
+    if role in ("system", "developer"):
+        system.append(_plain_text(message.get("content")))
+    elif role == "user":
+        builder.user(_content_parts(message.get("content")), name=message.get("name"), **extra)
+    elif role == "assistant":
+        parts = _content_parts(message.get("content"))
+        if message.get("refusal"):
+            parts.append(Part(text=message["refusal"]))
+        raw_args = False
+        for call in message.get("tool_calls") or []:
+            if call.get("type") == "custom":
+                custom = call["custom"]
+                part, raw = function_call(
+                    call.get("id"), custom["name"], {"input": custom["input"]}
+                )
+            else:
+                function = call["function"]
+                part, raw = function_call(
+                    call.get("id"), function["name"], function.get("arguments")
+                )
+            parts.append(part)
+            raw_args = raw_args or raw
+        if message.get("function_call"):  # the deprecated single call
+            legacy = message["function_call"]
+            part, raw = function_call(
+                builder.call_id(legacy["name"]), legacy["name"], legacy.get("arguments")
+            )
+            parts.append(part)
+            raw_args = raw_args or raw
+        if raw_args:
+            extra["unparsed_arguments"] = True
+        builder.model(parts, author=message.get("name"), **extra)
+    elif role == "tool":
+        builder.result(
+            _tool_output(message.get("content")),
+            call_id=message.get("tool_call_id"),
+            name=message.get("name"),
+        )
+    elif role == "function":
+        builder.result(_tool_output(message.get("content")), name=message.get("name"))
+    else:
+        raise ValueError(f"message {index} has an unknown role {role!r}")
+
+
+def _plain_text(content: Any) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+
+
+def _tool_output(content: Any) -> Any:
+    return content if isinstance(content, str) or content is None else _plain_text(content)
+
+
+def _content_parts(content: Any) -> list[Part]:
+    """Parts of a Chat Completions / Responses message content (text, images, audio, files)."""
+    if content is None or content == "":
+        return []
+    if isinstance(content, str):
+        return [Part(text=content)]
+    if not isinstance(content, list):
+        raise ValueError(
+            f"content must be a string or a list of parts, got {type(content).__name__}"
+        )
+    parts: list[Part] = []
+    for item in content:
+        kind = item.get("type")
+        if kind in ("text", "input_text", "output_text"):
+            parts.append(Part(text=item["text"]))
+        elif kind == "refusal":
+            parts.append(Part(text=item["refusal"], metadata={"refusal": True}))
+        elif kind in ("image_url", "input_image"):
+            url = item["image_url"]["url"] if kind == "image_url" else item.get("image_url")
+            parts.append(_url_part(url) if url else Part(data=item))
+        elif kind == "input_audio":
+            audio = item["input_audio"]
+            mime = f"audio/{'mpeg' if audio.get('format') == 'mp3' else audio.get('format', 'wav')}"
+            parts.append(
+                Part(inline_data=Blob(mime_type=mime, data=base64.b64decode(audio["data"])))
+            )
+        else:
+            parts.append(Part(data=item))
+    return parts
+
+
+def _url_part(url: str) -> Part:
+    if url.startswith("data:"):
+        header, _, payload = url.partition(",")
+        mime = header[5:].split(";")[0] or "application/octet-stream"
+        return Part(inline_data=Blob(mime_type=mime, data=base64.b64decode(payload)))
+    return Part(file_data=FileData(file_uri=url, mime_type=mimetypes.guess_type(url)[0]))
+
+
+def read_agents_sqlite(path: Path, options: ReadOptions) -> Iterator[Item]:
+    """An OpenAI Agents SDK ``SQLiteSession`` database: one session per ``session_id``."""
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        sessions = connection.execute(
+            "SELECT session_id, created_at, updated_at FROM agent_sessions ORDER BY session_id"
+        ).fetchall()
+        for session_id, created, updated in sessions:
+            rows = connection.execute(
+                "SELECT id, message_data, created_at FROM agent_messages "
+                "WHERE session_id = ? ORDER BY id",
+                (session_id,),
+            ).fetchall()
+            yield from guarded(
+                path,
+                f"session {session_id}",
+                _agents_session,
+                *(session_id, rows, created, updated, options),
+            )
+    finally:
+        connection.close()
+
+
+def _sqlite_time(value: str, options: ReadOptions) -> datetime:
+    return options.aware(datetime.fromisoformat(value))  # CURRENT_TIMESTAMP: UTC, naive
+
+
+def _agents_session(
+    session_id: str,
+    rows: list[tuple[int, str, str]],
+    created: str,
+    updated: str,
+    options: ReadOptions,
+) -> TranscriptSession:
+    builder = ConversationBuilder(FORMAT_AGENTS, session_id, _sqlite_time(created, options))
+    system: list[str] = []
+    for row_id, data, created_at in rows:
+        try:
+            item = json.loads(data)
+        except ValueError as exc:
+            raise ValueError(f"message row {row_id} is not JSON: {exc}") from None
+        _agents_item(builder, item, system, timestamp=_sqlite_time(created_at, options))
+    metadata: dict[str, Any] = {"source": {"format": FORMAT_AGENTS}}
+    if system:
+        metadata["system"] = "\n\n".join(system)
+    return TranscriptSession(
+        app_name=options.app(),
+        user_id=options.user(),
+        session_id=session_id,
+        events=builder.finish(),
+        created_at=_sqlite_time(created, options),
+        last_update_time=_sqlite_time(updated, options),
+        metadata=metadata,
+    )
+
+
+def _agents_item(
+    builder: ConversationBuilder, item: dict[str, Any], system: list[str], *, timestamp: datetime
+) -> None:
+    kind = item.get("type", "message")
+    source_id = item.get("id")
+    if kind == "message":
+        role = item.get("role")
+        if role in ("system", "developer"):
+            system.append(_plain_text(item.get("content")))
+        elif role == "user":
+            builder.user(
+                _content_parts(item.get("content")), timestamp=timestamp, source_id=source_id
+            )
+        elif role == "assistant":
+            parts = _content_parts(item.get("content"))
+            builder.model(parts, merge=True, timestamp=timestamp, source_id=source_id)
+        else:
+            raise ValueError(f"message item with unknown role {role!r}")
+    elif kind == "function_call":
+        part, raw = function_call(item["call_id"], item["name"], item.get("arguments"))
+        builder.model(
+            [part],
+            merge=True,
+            timestamp=timestamp,
+            source_id=source_id,
+            unparsed_arguments=raw or None,
+        )
+    elif kind in ("function_call_output", "custom_tool_call_output"):
+        builder.result(
+            _tool_output(item.get("output")),
+            call_id=item.get("call_id"),
+            name=item.get("name"),
+            timestamp=timestamp,
+        )
+    elif kind == "reasoning":
+        summary = "\n".join(part.get("text", "") for part in item.get("summary") or [])
+        metadata = (
+            {"encrypted_content": item["encrypted_content"]}
+            if item.get("encrypted_content")
+            else None
+        )
+        builder.model(
+            [Part(thinking=summary, metadata=metadata)],
+            merge=True,
+            timestamp=timestamp,
+            source_id=source_id,
+        )
+    elif kind == "custom_tool_call":
+        part, _ = function_call(item["call_id"], item["name"], {"input": item.get("input")})
+        builder.model([part], merge=True, timestamp=timestamp, source_id=source_id)
+    else:  # hosted tools and the like: kept as a data part, not interpreted
+        builder.model([Part(data=item)], merge=True, timestamp=timestamp, source_id=source_id)

@@ -1,0 +1,100 @@
+"""ShareGPT datasets (FastChat ``{id, conversations: [{from, value}]}``), including the
+LLaMA-Factory flavour with ``function_call``/``observation`` turns and a ``tools`` string."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..models import Part
+from ._base import (
+    ConversationBuilder,
+    Item,
+    ReadOptions,
+    TranscriptSession,
+    content_id,
+    file_time,
+    function_call,
+    guarded,
+)
+
+FORMAT = "sharegpt"
+
+_USER = {"human", "user"}
+_MODEL = {"gpt", "assistant", "chatgpt", "bing", "bard", "model"}
+
+
+def read(path: Path, options: ReadOptions) -> Iterator[Item]:
+    text = path.read_text(encoding="utf-8")
+    base = file_time(path)
+    try:
+        records: Any = json.loads(text)
+        labelled = [(f"record {i}", r) for i, r in enumerate(records, 1)]
+    except ValueError:
+        labelled = [
+            (f"line {n}", line) for n, line in enumerate(text.splitlines(), 1) if line.strip()
+        ]
+    for label, record in labelled:
+        yield from guarded(path, label, _record, record, options, base)
+
+
+def _record(record: Any, options: ReadOptions, base: datetime) -> TranscriptSession:
+    return session(json.loads(record) if isinstance(record, str) else record, options, base)
+
+
+def session(record: Any, options: ReadOptions, base: datetime) -> TranscriptSession:
+    if not isinstance(record, dict) or not isinstance(record.get("conversations"), list):
+        raise ValueError('expected an object with "conversations"')
+    raw = json.dumps(record, sort_keys=True, ensure_ascii=False)
+    session_id = str(record.get("id") or content_id("sharegpt", raw))
+    builder = ConversationBuilder(FORMAT, session_id, base)
+    system = [record["system"]] if record.get("system") else []
+    for index, turn in enumerate(record["conversations"]):
+        speaker, value = turn.get("from"), turn.get("value")
+        if not isinstance(value, str):
+            raise ValueError(f"turn {index} has no text value")
+        if speaker in _USER:
+            builder.user([Part(text=value)])
+        elif speaker in _MODEL:
+            builder.model([Part(text=value)])
+        elif speaker == "system":
+            system.append(value)
+        elif speaker == "function_call":
+            builder.model(_calls(builder, value, index), merge=True)
+        elif speaker in ("observation", "tool"):
+            builder.result(value)
+        else:
+            raise ValueError(f"turn {index} comes from unknown speaker {speaker!r}")
+    metadata: dict[str, Any] = {"source": {"format": FORMAT}}
+    if system:
+        metadata["system"] = "\n\n".join(system)
+    tools = record.get("tools")
+    if tools:
+        parsed = json.loads(tools) if isinstance(tools, str) else tools
+        if parsed:
+            metadata["tools"] = parsed
+    return TranscriptSession(
+        app_name=options.app(),
+        user_id=options.user(),
+        session_id=session_id,
+        events=builder.finish(),
+        metadata=metadata,
+    )
+
+
+def _calls(builder: ConversationBuilder, value: str, index: int) -> list[Part]:
+    try:
+        decoded = json.loads(value)
+    except ValueError:
+        raise ValueError(f"turn {index}: function_call is not JSON") from None
+    calls = decoded if isinstance(decoded, list) else [decoded]
+    parts: list[Part] = []
+    for call in calls:
+        if not isinstance(call, dict) or "name" not in call:
+            raise ValueError(f"turn {index}: a function_call needs a name")
+        call_id = builder.call_id(call["name"] + str(len(parts)))
+        parts.append(function_call(call_id, call["name"], call.get("arguments") or {})[0])
+    return parts

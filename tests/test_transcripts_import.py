@@ -1,0 +1,116 @@
+"""Importing transcripts into every backend, and exporting them back byte for byte."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hector_mongo_session import GetRequest, InMemoryService, MongoSessionService, SessionService
+from hector_mongo_session.testing import MockAsyncMongoClient
+from hector_mongo_session.transcripts import export_sessions, import_sessions, read
+
+from .hector_fixture import build as build_hector
+from .test_transcripts_read import FIXTURES
+
+
+async def _export(service: SessionService, **filters: str) -> str:
+    return "".join([line async for line in export_sessions(service, **filters)])
+
+
+async def test_importing_a_database_stores_its_sessions_as_they_are(
+    service: SessionService,
+) -> None:
+    report = await import_sessions(service, read(FIXTURES / "adk_sessions_v1.db"))
+    assert (report.imported, report.present, report.failed) == (3, 0, [])
+    assert report.events == 16
+    assert report.seconds > 0
+    assert "3 sessions imported (16 events)" in report.summary()
+    got = await service.get(GetRequest(app_name="weather_app", user_id="u1", session_id="s-oslo-1"))
+    assert got.session.state["app:request_count"] == 3
+    assert got.session.state["last_city"] == "Oslo"
+    assert len(got.session.events) == 8
+    assert got.session.metadata["source"] == {"format": "adk-sqlite", "schema": "v1"}
+
+
+async def test_importing_twice_stores_nothing_new(service: SessionService) -> None:
+    first = await import_sessions(service, read(FIXTURES / "openai_agents_sessions.db"))
+    second = await import_sessions(service, read(FIXTURES / "openai_agents_sessions.db"))
+    assert (first.imported, first.present) == (2, 0)
+    assert (second.imported, second.present) == (0, 2)
+    exported = await _export(service)
+    assert exported.count("\n") == 2
+
+
+async def test_a_partly_failed_import_can_be_run_again(
+    service: SessionService, tmp_path: Path
+) -> None:
+    path = tmp_path / "chats.jsonl"
+    good = {"messages": [{"role": "user", "content": "hi"}]}
+    path.write_text(
+        json.dumps(good | {"id": "a"}) + "\n{broken\n" + json.dumps(good | {"id": "c"}) + "\n",
+        encoding="utf-8",
+    )
+    report = await import_sessions(service, read(path), batch_size=1)
+    assert report.imported == 2
+    assert [(e.record, e.file) for e in report.failed] == [("line 2", str(path))]
+    assert not report.ok
+    path.write_text(path.read_text().replace("{broken", json.dumps(good | {"id": "b"})))
+    again = await import_sessions(service, read(path), batch_size=1)
+    assert (again.imported, again.present, again.failed) == (1, 2, [])
+
+
+async def test_a_session_the_store_refuses_is_reported_and_the_rest_imported(
+    service: SessionService, tmp_path: Path
+) -> None:
+    path = tmp_path / "chats.jsonl"
+    huge = "x" * (9 * 1024 * 1024)
+    lines = [
+        {
+            "id": "big",
+            "messages": [{"role": "user", "content": huge}, {"role": "user", "content": huge}],
+        },
+        {"id": "small", "messages": [{"role": "user", "content": "hi"}]},
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    report = await import_sessions(service, read(path))
+    assert report.imported == 1
+    assert [e.record for e in report.failed] == ["line 1"]
+    assert "16777216" in report.failed[0].reason
+
+
+async def test_a_dry_run_validates_without_a_service(tmp_path: Path) -> None:
+    report = await import_sessions(
+        None, read(FIXTURES / "anthropic_conversation.json"), dry_run=True
+    )
+    assert (report.imported, report.failed) == (1, [])
+    assert report.summary().startswith("1 sessions valid")
+
+
+async def test_export_then_import_round_trips_byte_for_byte(
+    service: SessionService, tmp_path: Path
+) -> None:
+    for name in ("adk_sessions_v0.db", "session_export.json", "langchain_message_store.jsonl"):
+        await import_sessions(service, read(FIXTURES / name))
+    await import_sessions(service, read(build_hector(tmp_path / "hector.db")))
+    exported = await _export(service)
+    assert exported.count("\n") == 6  # session_export.json is s-oslo-1 again: present
+    first = tmp_path / "first.jsonl"
+    first.write_text(exported, encoding="utf-8")
+    stored = [snapshot.model_dump() async for snapshot in service.export_snapshots()]
+    reread = [s.model_dump(exclude={"source_file", "source_record"}) for s in read(first)]
+    assert reread == stored, "the JSONL lost something"
+    # into fresh storage of both kinds: the export reads back identically
+    for target in (InMemoryService(), MongoSessionService(MockAsyncMongoClient()["fresh"])):
+        report = await import_sessions(target, read(first))
+        assert (report.imported, report.failed) == (6, [])
+        assert await _export(target) == exported, type(target).__name__
+
+
+async def test_export_filters(service: SessionService) -> None:
+    await import_sessions(service, read(FIXTURES / "adk_sessions_v1.db"))
+    only_u2 = await _export(service, app_name="weather_app", user_id="u2")
+    assert only_u2.count("\n") == 1
+    assert '"session_id": "s-compare-1"' in only_u2
+    line = json.loads(only_u2)
+    assert line["format"] == "hector-mongo-session"
+    assert line["app_state"] == {"units": "C", "request_count": 3}
