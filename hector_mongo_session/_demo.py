@@ -123,9 +123,10 @@ async def main(
     service: SessionService,
     *,
     show_storage: Callable[[TextIO], Awaitable[None]] | None = None,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
 ) -> None:
     """Run the demo on ``service``; ``show_storage`` prints the stored documents."""
+    out = out or sys.stdout
     session = await run_conversation(service)
     print(f"Session {session.id!r} of user {USER!r} in app {APP!r}", file=out)
     print(f"  revision={session.revision} event_count={session.event_count}", file=out)

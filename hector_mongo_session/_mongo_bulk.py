@@ -125,3 +125,39 @@ async def _insert(sessions: Any, items: list[EncodedSnapshot]) -> dict[Key, Impo
                     operation="import",
                 )
     return outcomes
+
+
+async def app_names(sessions: Any) -> list[str]:
+    """Every app with at least one session."""
+    names: list[str] = await call("app_names", sessions.distinct, "app_name", writes=False)
+    return sorted(names)
+
+
+async def usage_stats(sessions: Any, *, app_name: str | None) -> list[dict[str, Any]]:
+    """Sessions, events and stored bytes per (app, user), largest first."""
+    match = {} if app_name is None else {"app_name": check_id(app_name, "app_name")}
+    pipeline: list[dict[str, Any]] = [
+        {"$match": match},
+        {
+            "$group": {
+                "_id": {"app_name": "$app_name", "user_id": "$user_id"},
+                "sessions": {"$sum": 1},
+                "events": {"$sum": "$event_count"},
+                "stored_events": {"$sum": {"$size": "$events"}},
+                "event_bytes": {"$sum": {"$sum": "$event_bytes"}},
+            }
+        },
+        {"$sort": {"event_bytes": -1}},
+    ]
+    rows = await aggregate(sessions, pipeline, "stats")
+    return [
+        {
+            "app_name": row["_id"]["app_name"],
+            "user_id": row["_id"]["user_id"],
+            "sessions": row["sessions"],
+            "events": row["events"],
+            "stored_events": row["stored_events"],
+            "event_bytes": row["event_bytes"],
+        }
+        for row in rows
+    ]

@@ -19,8 +19,9 @@ from .requests import DeleteRequest
 DEMO_DATABASE = "hector_demo"
 
 
-async def run(uri: str | None = None, *, out: TextIO = sys.stdout) -> None:
+async def run(uri: str | None = None, *, out: TextIO | None = None) -> None:
     """Run the demo on ``uri`` (or the embedded stand-in) and print the documents."""
+    out = out or sys.stdout
     client: Any
     if uri:
         from pymongo import AsyncMongoClient

@@ -40,7 +40,7 @@ from ._core import (
 from ._driver import aggregate, call, close_client
 from ._indexes import ensure_indexes
 from ._model import check_id
-from ._mongo_bulk import export_snapshots, import_snapshots
+from ._mongo_bulk import app_names, export_snapshots, import_snapshots, usage_stats
 from ._mongo_queries import HEAD_FIELDS, after_position, events_window, named, session_key
 from ._mongo_shared import SharedState, add_state_update, gather_scopes, shared_state_error
 from ._values import from_bson_datetime, to_bson_datetime
@@ -386,6 +386,22 @@ class MongoSessionService(SessionService):
             user_id=user_id,
             session_id=session_id,
         )
+
+    async def app_names(self) -> builtins.list[str]:
+        """Every app that has sessions (for tools that walk the whole store)."""
+        return await app_names(self._sessions)
+
+    async def stats(self, *, app_name: str | None = None) -> builtins.list[dict[str, Any]]:
+        """Per (app, user): sessions, events ever appended, events stored, stored event bytes."""
+        return await usage_stats(self._sessions, app_name=app_name)
+
+    async def index_names(self) -> dict[str, builtins.list[str]]:
+        """The indexes that exist, per collection."""
+        names: dict[str, builtins.list[str]] = {}
+        for collection in (self._sessions, self._shared.app_states, self._shared.user_states):
+            info = await call("index_names", collection.index_information, writes=False)
+            names[collection.name] = sorted(info)
+        return names
 
     async def _ensure_indexes_once(self) -> None:
         if self._indexes_ready:

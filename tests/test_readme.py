@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -23,3 +26,20 @@ def test_every_example_compiles() -> None:
     # The MongoDB example needs a server to run; it must at least stay valid Python.
     for number, block in enumerate(python_blocks()):
         compile(block, f"README.md example {number}", "exec")
+
+
+async def test_the_migration_example_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hector_mongo_session import MongoSessionService
+    from hector_mongo_session.testing import MockAsyncMongoClient
+
+    [block] = [block for block in python_blocks() if "async def migrate" in block]
+    namespace: dict[str, Any] = {"__name__": "readme"}
+    exec(compile(block, "README.md migration example", "exec"), namespace)
+    monkeypatch.chdir(tmp_path)
+    service = MongoSessionService(MockAsyncMongoClient()["readme"])
+    fixture = Path(__file__).parent / "fixtures" / "transcripts" / "adk_sessions_v1.db"
+    await namespace["migrate"](service, str(fixture))
+    assert "3 sessions imported (16 events)" in capsys.readouterr().out
+    assert len((tmp_path / "backup.jsonl").read_text().splitlines()) == 3

@@ -38,6 +38,8 @@ def detect(path: Path) -> str:
         head = file.read(16)
     if head.startswith(b"SQLite format 3\x00"):
         return _sqlite_format(path)
+    if not path.read_text(encoding="utf-8").strip():
+        return "jsonl"  # an empty file: no sessions, whatever its format
     first = _first_record(path)
     format = _record_format(first)
     if format is None:

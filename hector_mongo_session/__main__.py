@@ -1,0 +1,7 @@
+"""``python -m hector_mongo_session``: the command line tool."""
+
+from __future__ import annotations
+
+from ._entry import main
+
+main()
