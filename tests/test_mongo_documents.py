@@ -231,3 +231,28 @@ async def test_a_list_and_a_delete_are_one_call_on_sessions(mongo_database: Any)
     recording.reset()
     await service.delete(DeleteRequest(app_name=APP, user_id=USER, session_id=session.id))
     assert recording.calls == [("sessions", "delete_one")]
+
+
+async def test_an_import_costs_a_few_calls_per_batch(mongo_database: Any) -> None:
+    from hector_mongo_session import SessionSnapshot
+
+    recording = RecordingDatabase(mongo_database)
+    service = MongoSessionService(recording)
+    await service.ensure_indexes()
+    snapshots = [
+        SessionSnapshot(
+            app_name=APP,
+            user_id=f"u{i % 3}",
+            session_id=f"s{i}",
+            state={"app:a": 1, "user:b": i},
+            events=[text_event(f"m{j}") for j in range(5)],
+        )
+        for i in range(450)
+    ]
+    recording.reset()
+    for start in range(0, 450, 200):
+        assert set(await service.import_snapshots(snapshots[start : start + 200])) == {"imported"}
+    batches = 3
+    assert recording.count("sessions") == 2 * batches  # which exist + one insert_many
+    assert recording.count("app_states") == batches
+    assert recording.count("user_states") == 3 * batches  # one upsert per user in a batch

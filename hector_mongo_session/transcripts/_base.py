@@ -100,6 +100,43 @@ def guarded(
         yield session.model_copy(update={"source_file": str(path), "source_record": record})
 
 
+class RawLine(str):
+    """A JSONL line, parsed only when its record is built (so a bad line fails alone)."""
+
+
+def json_records(path: Path) -> Iterator[tuple[str, Any]]:
+    """The records of a JSON or JSONL file, labelled for error reports.
+
+    A whole-file array gives one record per element, except a list of chat messages
+    (elements with a ``role``), which is one record; an object is one record; a file that
+    is not one JSON document is read as JSONL, one :class:`RawLine` per non-empty line.
+    """
+    text = path.read_text(encoding="utf-8")
+    try:
+        loaded = json.loads(text)
+    except ValueError:
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                yield f"line {number}", RawLine(line)
+        return
+    messages = isinstance(loaded, list) and loaded and isinstance(loaded[0], dict)
+    if isinstance(loaded, list) and not (messages and "role" in loaded[0]):
+        for number, record in enumerate(loaded, 1):
+            yield f"record {number}", record
+    else:
+        yield "record 1", loaded
+
+
+def record_value(record: Any) -> Any:
+    """The JSON value of a record from :func:`json_records`."""
+    return json.loads(record) if isinstance(record, RawLine) else record
+
+
+def record_id(prefix: str, record: Any) -> str:
+    """A stable id for a record without one, from its content."""
+    return content_id(prefix, json.dumps(record, sort_keys=True, ensure_ascii=False, default=str))
+
+
 def content_id(prefix: str, data: bytes | str) -> str:
     """A stable session id for a source record without one: ``prefix-<hash>``."""
     raw = data.encode() if isinstance(data, str) else data

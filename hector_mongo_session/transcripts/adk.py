@@ -28,7 +28,15 @@ from ..models import (
     FunctionResponse,
     Part,
 )
-from ._base import Item, ReadOptions, TranscriptSession, epoch, guarded
+from ._base import (
+    Item,
+    ReadOptions,
+    TranscriptSession,
+    epoch,
+    guarded,
+    json_records,
+    record_value,
+)
 from ._unpickle import load_actions
 
 FORMAT_JSON = "adk-json"
@@ -227,23 +235,12 @@ def session_from_adk(
 
 def read_json(path: Path, options: ReadOptions) -> Iterator[Item]:
     """An ADK Session JSON file: one session, an array of them, or JSONL."""
-    text = path.read_text(encoding="utf-8")
-    try:
-        loaded: Any = json.loads(text)
-        records = loaded if isinstance(loaded, list) else [loaded]
-        labels = [f"record {i}" for i in range(1, len(records) + 1)]
-    except ValueError:
-        lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
-        records, labels = [], []
-        for number, line in lines:
-            records.append(line)
-            labels.append(f"line {number}")
-    for label, record in zip(labels, records, strict=True):
+    for label, record in json_records(path):
         yield from guarded(path, label, _json_record, record, options)
 
 
 def _json_record(record: Any, options: ReadOptions) -> TranscriptSession:
-    data = json.loads(record) if isinstance(record, str) else record
+    data = record_value(record)
     if not isinstance(data, dict):
         raise ValueError("expected an ADK session object")
     return session_from_adk(data, options, format=FORMAT_JSON)

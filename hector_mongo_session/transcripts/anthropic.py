@@ -5,7 +5,6 @@ tool_use, tool_result)."""
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -17,40 +16,29 @@ from ._base import (
     Item,
     ReadOptions,
     TranscriptSession,
-    content_id,
     file_time,
     guarded,
+    json_records,
+    record_id,
+    record_value,
 )
 
 FORMAT = "anthropic"
 
 
 def read(path: Path, options: ReadOptions) -> Iterator[Item]:
-    text = path.read_text(encoding="utf-8")
     base = file_time(path)
-    try:
-        loaded: Any = json.loads(text)
-    except ValueError:
-        for number, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                yield from guarded(path, f"line {number}", _line, line, options, base)
-        return
-    if isinstance(loaded, list) and loaded and isinstance(loaded[0], dict) and "role" in loaded[0]:
-        loaded = {"messages": loaded}  # a bare list of messages: one session
-    records = loaded if isinstance(loaded, list) else [loaded]
-    for number, record in enumerate(records, 1):
-        raw = text if len(records) == 1 else json.dumps(record)
-        yield from guarded(path, f"record {number}", session, record, options, base, raw)
+    for label, record in json_records(path):
+        yield from guarded(path, label, session, record, options, base)
 
 
-def _line(line: str, options: ReadOptions, base: datetime) -> TranscriptSession:
-    return session(json.loads(line), options, base, line)
-
-
-def session(record: Any, options: ReadOptions, base: datetime, raw: str) -> TranscriptSession:
+def session(record: Any, options: ReadOptions, base: datetime) -> TranscriptSession:
+    record = record_value(record)
+    if isinstance(record, list):
+        record = {"messages": record}  # a bare list of messages: one session
     if not isinstance(record, dict) or not isinstance(record.get("messages"), list):
         raise ValueError('expected an object with "messages"')
-    session_id = str(record.get("id") or content_id("anthropic", raw))
+    session_id = str(record.get("id") or record_id("anthropic", record))
     builder = ConversationBuilder(FORMAT, session_id, base)
     for index, message in enumerate(record["messages"]):
         role = message.get("role") if isinstance(message, dict) else None

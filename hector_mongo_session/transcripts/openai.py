@@ -8,7 +8,7 @@ import base64
 import json
 import mimetypes
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,10 +19,12 @@ from ._base import (
     Item,
     ReadOptions,
     TranscriptSession,
-    content_id,
     file_time,
     function_call,
     guarded,
+    json_records,
+    record_id,
+    record_value,
 )
 
 FORMAT_CHAT = "openai-chat"
@@ -33,40 +35,19 @@ _MESSAGE_KEYS = {"role", "content", "tool_calls", "tool_call_id", "function_call
 
 def read_chat(path: Path, options: ReadOptions) -> Iterator[Item]:
     """A messages array (one session), conversation objects, or JSONL (one per line)."""
-    text = path.read_text(encoding="utf-8")
     base = file_time(path)
-    try:
-        loaded: Any = json.loads(text)
-    except ValueError:
-        for number, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                yield from guarded(path, f"line {number}", _chat_line, line, options, base)
-        return
-    if (
-        isinstance(loaded, list)
-        and loaded
-        and isinstance(loaded[0], Mapping)
-        and "role" in loaded[0]
-    ):
-        yield from guarded(path, "record 1", chat_session, loaded, options, base, text)
-        return
-    records = loaded if isinstance(loaded, list) else [loaded]
-    for number, record in enumerate(records, 1):
-        raw = json.dumps(record)
-        yield from guarded(path, f"record {number}", chat_session, record, options, base, raw)
+    for label, record in json_records(path):
+        yield from guarded(path, label, chat_session, record, options, base)
 
 
-def _chat_line(line: str, options: ReadOptions, base: datetime) -> TranscriptSession:
-    return chat_session(json.loads(line), options, base, line)
-
-
-def chat_session(record: Any, options: ReadOptions, base: datetime, raw: str) -> TranscriptSession:
+def chat_session(record: Any, options: ReadOptions, base: datetime) -> TranscriptSession:
     """A session from a messages list or a ``{"messages": [...], ...}`` object."""
+    record = record_value(record)
     conversation: dict[str, Any] = {"messages": record} if isinstance(record, list) else record
     if not isinstance(conversation, dict) or not isinstance(conversation.get("messages"), list):
         raise ValueError('expected a list of messages or an object with "messages"')
     source_id = conversation.get("id") or conversation.get("conversation_id")
-    session_id = str(source_id) if source_id else content_id("openai", raw)
+    session_id = str(source_id) if source_id else record_id("openai", record)
     builder = ConversationBuilder(FORMAT_CHAT, session_id, base)
     system: list[str] = []
     for index, message in enumerate(conversation["messages"]):

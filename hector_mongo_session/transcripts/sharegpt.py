@@ -15,10 +15,12 @@ from ._base import (
     Item,
     ReadOptions,
     TranscriptSession,
-    content_id,
     file_time,
     function_call,
     guarded,
+    json_records,
+    record_id,
+    record_value,
 )
 
 FORMAT = "sharegpt"
@@ -28,28 +30,16 @@ _MODEL = {"gpt", "assistant", "chatgpt", "bing", "bard", "model"}
 
 
 def read(path: Path, options: ReadOptions) -> Iterator[Item]:
-    text = path.read_text(encoding="utf-8")
     base = file_time(path)
-    try:
-        records: Any = json.loads(text)
-        labelled = [(f"record {i}", r) for i, r in enumerate(records, 1)]
-    except ValueError:
-        labelled = [
-            (f"line {n}", line) for n, line in enumerate(text.splitlines(), 1) if line.strip()
-        ]
-    for label, record in labelled:
-        yield from guarded(path, label, _record, record, options, base)
-
-
-def _record(record: Any, options: ReadOptions, base: datetime) -> TranscriptSession:
-    return session(json.loads(record) if isinstance(record, str) else record, options, base)
+    for label, record in json_records(path):
+        yield from guarded(path, label, session, record, options, base)
 
 
 def session(record: Any, options: ReadOptions, base: datetime) -> TranscriptSession:
+    record = record_value(record)
     if not isinstance(record, dict) or not isinstance(record.get("conversations"), list):
         raise ValueError('expected an object with "conversations"')
-    raw = json.dumps(record, sort_keys=True, ensure_ascii=False)
-    session_id = str(record.get("id") or content_id("sharegpt", raw))
+    session_id = str(record.get("id") or record_id("sharegpt", record))
     builder = ConversationBuilder(FORMAT, session_id, base)
     system = [record["system"]] if record.get("system") else []
     for index, turn in enumerate(record["conversations"]):
