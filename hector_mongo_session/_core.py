@@ -17,7 +17,6 @@ from typing import Any
 
 from ._codec import (
     bson_size,
-    decode_event,
     decode_state,
     encode_delta,
     encode_event,
@@ -41,7 +40,7 @@ from ._values import (
 from .errors import InvalidArgumentError
 from .models import Event
 from .requests import CreateRequest
-from .session import Session, StoredShape
+from .session import Events, Session, StoredShape
 from .state import KEY_PREFIX_APP, KEY_PREFIX_TEMP, KEY_PREFIX_USER, State, split_by_scope
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -112,13 +111,23 @@ def plan_append(session: Session, event: Event, *, max_events: int | None) -> Ap
     event_document = encode_event(event)
     event_size = bson_size(event_document)
 
-    session_delta, app_delta, user_delta = split_by_scope(stored_delta)
-    session_update = scope_update(session_delta, "state_delta")
-    app_update = scope_update(app_delta, "state_delta")
-    user_update = scope_update(user_delta, "state_delta")
+    # The stored event holds the delta validated and encoded: split that, do not redo it.
+    encoded_delta = event_document.get("actions", {}).get("state_delta", {})
+    session_delta, app_delta, user_delta = split_by_scope(encoded_delta)
+    session_update = _scope_update(session_delta)
+    app_update = _scope_update(app_delta)
+    user_update = _scope_update(user_delta)
 
     shape = session.stored
     state_after = session_update.apply_to(shape.state) if session_update else shape.state
+    header = shape.header_bytes
+    if header is None or session_update:
+        header = session_header_bytes(
+            app_name=session.app_name,
+            user_id=session.user_id,
+            session_id=session.id,
+            state=state_after,
+        )
     drops_oldest = max_events is not None and shape.events_stored >= max_events
     stored_after = StoredShape(
         state=state_after,
@@ -129,13 +138,8 @@ def plan_append(session: Session, event: Event, *, max_events: int | None) -> Ap
         oldest_event_bytes=shape.oldest_event_bytes,
         app_state=shape.app_state,
         user_state=shape.user_state,
+        header_bytes=header,
         document_id=shape.document_id,
-    )
-    header = session_header_bytes(
-        app_name=session.app_name,
-        user_id=session.user_id,
-        session_id=session.id,
-        state=state_after,
     )
     check_session_fits(
         session_id=session.id,
@@ -161,8 +165,7 @@ def plan_append(session: Session, event: Event, *, max_events: int | None) -> Ap
         if value is None or _is_temp(key):
             live_delta[key] = value
         else:
-            bucket, name = _bucket_of(key, session_update, app_update, user_update)
-            live_delta[key] = decode_value(bucket.set[escape_key(name)])
+            live_delta[key] = decode_value(encoded_delta[escape_key(key)])
     return AppendPlan(
         event_document=event_document,
         event_size=event_size,
@@ -177,7 +180,7 @@ def plan_append(session: Session, event: Event, *, max_events: int | None) -> Ap
 
 def apply_append(session: Session, plan: AppendPlan, *, oldest_event_bytes: int) -> None:
     """Update the live session after its append was stored."""
-    session._record_append(decode_event(plan.event_document))
+    session._record_append(plan.event_document, plan.timestamp)
     for key, value in plan.live_delta.items():
         if value is None:
             session.state.delete(key)
@@ -211,18 +214,19 @@ def settle_duplicate(
     return stored_revision == session.revision
 
 
+def _scope_update(encoded: Mapping[str, Any]) -> ScopeUpdate:
+    """The update of an already encoded delta (escaped keys; ``None`` unsets)."""
+    update = ScopeUpdate({}, [])
+    for key, value in encoded.items():
+        if value is None:
+            update.unset.append(key)
+        else:
+            update.set[key] = value
+    return update
+
+
 def _is_temp(key: str) -> bool:
     return key.startswith(KEY_PREFIX_TEMP)
-
-
-def _bucket_of(
-    key: str, session: ScopeUpdate, app: ScopeUpdate, user: ScopeUpdate
-) -> tuple[ScopeUpdate, str]:
-    if key.startswith(KEY_PREFIX_APP):
-        return app, key[len(KEY_PREFIX_APP) :]
-    if key.startswith(KEY_PREFIX_USER):
-        return user, key[len(KEY_PREFIX_USER) :]
-    return session, key
 
 
 def _check_shared_bucket(
@@ -267,7 +271,7 @@ def build_session(
         app_name=document["app_name"],
         user_id=document["user_id"],
         state=State(merged),
-        events=[decode_event(doc) for doc in event_documents],
+        events=Events(documents=event_documents),
         last_update_time=from_bson_datetime(document["last_update_time"]),
         revision=document["revision"],
         event_count=document["event_count"],

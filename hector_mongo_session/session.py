@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, overload
 
+from ._codec import decode_event
 from ._model import check_id
 from ._values import to_utc_millis
 from .models import Event
@@ -16,12 +17,29 @@ __all__ = ["Events", "Session"]
 
 
 class Events(Sequence[Event]):
-    """A read-only sequence of events, oldest first."""
+    """A read-only sequence of events, oldest first.
 
-    __slots__ = ("_events",)
+    Events loaded from storage are decoded on first access: a handle that only appends,
+    or reads a few events, does not pay for decoding the rest.
+    """
 
-    def __init__(self, events: Iterable[Event] = ()) -> None:
-        self._events = list(events)
+    __slots__ = ("_items",)
+
+    def __init__(
+        self, events: Iterable[Event] = (), *, documents: Iterable[Mapping[str, Any]] = ()
+    ) -> None:
+        self._items: list[Event | Mapping[str, Any]] = [*events, *documents]
+
+    def _at(self, index: int) -> Event:
+        item = self._items[index]
+        if isinstance(item, Event):
+            return item
+        event = decode_event(item)
+        self._items[index] = event
+        return event
+
+    def _append_document(self, document: Mapping[str, Any]) -> None:
+        self._items.append(document)
 
     @overload
     def __getitem__(self, index: int) -> Event: ...
@@ -29,26 +47,24 @@ class Events(Sequence[Event]):
     def __getitem__(self, index: slice) -> Sequence[Event]: ...
     def __getitem__(self, index: int | slice) -> Event | Sequence[Event]:
         if isinstance(index, slice):
-            return tuple(self._events[index])
-        return self._events[index]
+            return tuple(self._at(i) for i in range(len(self._items))[index])
+        return self._at(index)
 
     def __len__(self) -> int:
-        return len(self._events)
+        return len(self._items)
 
     def __iter__(self) -> Iterator[Event]:
-        return iter(self._events)
+        return (self._at(i) for i in range(len(self._items)))
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, Events):
-            return self._events == other._events
         if isinstance(other, Sequence):
-            return self._events == list(other)
+            return list(self) == list(other)
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"Events({len(self._events)} events)"
+        return f"Events({len(self._items)} events)"
 
 
 @dataclass
@@ -68,6 +84,9 @@ class StoredShape:
     """The app-scope bucket as last seen (stored form; other sessions may change it)."""
     user_state: dict[str, Any] = field(default_factory=dict)
     """The user-scope bucket as last seen (stored form; other sessions may change it)."""
+    header_bytes: int | None = None
+    """BSON size of the document without its events (ids, counters, state); None until
+    first needed."""
     document_id: Any = None
     """The stored document's ``_id``: a session deleted and created again under the same
     ids is another document, and a handle of the old one must not write into it."""
@@ -111,7 +130,7 @@ class Session:
         app_name: str,
         user_id: str,
         state: State | None = None,
-        events: Iterable[Event] = (),
+        events: Iterable[Event] | Events = (),
         last_update_time: datetime,
         revision: int = 0,
         event_count: int = 0,
@@ -122,7 +141,7 @@ class Session:
         self._app_name = check_id(app_name, "app_name")
         self._user_id = check_id(user_id, "user_id")
         self.state = state if state is not None else State()
-        self._events = Events(events)
+        self._events = events if isinstance(events, Events) else Events(events)
         self.last_update_time = to_utc_millis(last_update_time, "last_update_time")
         self.revision = revision
         self.event_count = event_count
@@ -147,12 +166,12 @@ class Session:
         """The loaded events, oldest first (read-only)."""
         return self._events
 
-    def _record_append(self, event: Event) -> None:
-        """Add a stored event to this object (backends call this after a successful write)."""
-        self._events._events.append(event)
+    def _record_append(self, document: Mapping[str, Any], timestamp: datetime) -> None:
+        """Add a stored event document to this object (after a successful write)."""
+        self._events._append_document(document)
         self.revision += 1
         self.event_count += 1
-        self.last_update_time = max(self.last_update_time, event.timestamp)
+        self.last_update_time = max(self.last_update_time, timestamp)
 
     def __repr__(self) -> str:
         return (
