@@ -24,7 +24,7 @@ async def test_the_benchmark_runs_and_reports_every_section(tmp_path: Path) -> N
     assert calls["append + app/user delta"] == 3
     assert calls["get 20 of 100"] == 3
     assert all(row["ours_us"] > 0 and row["bare_us"] > 0 for row in results["overhead"])
-    assert [row["operation"] for row in results["latency"]][0] == "append"
+    assert results["latency"][0]["operation"] == "append"
     by_size = {(row["history"], row["recent"]): row["bytes"] for row in results["scaling"]}
     assert by_size[(100, 20)] < by_size[(100, "all")], "a window transfers only its events"
     assert json.loads((tmp_path / "results.json").read_text())["backend"].startswith("mongomock")
