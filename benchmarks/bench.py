@@ -272,10 +272,16 @@ async def latency_bound(fresh: Fresh, meter: Meter, rtt: float, ops: int) -> lis
     actual_rtt = (time.perf_counter() - started) / 50
     results = []
     for name, op in operations:
-        meter.rtt = 0.0
-        without = await _per_op(op, ops)
-        meter.rtt = rtt
-        with_rtt = await _per_op(op, ops)
+
+        async def slow(op: Op = op) -> None:
+            meter.rtt = rtt
+            await op()
+
+        async def fast(op: Op = op) -> None:
+            meter.rtt = 0.0
+            await op()
+
+        with_rtt, without = await compare(slow, fast, max(ops // 3, 1), 3)
         results.append(
             {
                 "operation": name,

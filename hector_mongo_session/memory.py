@@ -13,6 +13,7 @@ from typing import Any
 
 from bson import ObjectId
 
+from ._codec import decode_state
 from ._core import (
     ScopeUpdate,
     apply_append,
@@ -168,6 +169,10 @@ class InMemoryService(SessionService):
         )
         self._sessions.pop(key, None)
         self._event_ids.pop(key, None)
+
+    async def user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
+        key = (check_id(app_name, "app_name"), check_id(user_id, "user_id"))
+        return decode_state(self._user_states.get(key))
 
     async def import_snapshots(
         self, snapshots: Sequence[SessionSnapshot]

@@ -25,6 +25,7 @@ from pymongo import ReturnDocument
 from pymongo.driver_info import DriverInfo
 from pymongo.errors import DuplicateKeyError
 
+from ._codec import decode_state
 from ._core import (
     AppendPlan,
     apply_append,
@@ -386,6 +387,12 @@ class MongoSessionService(SessionService):
             user_id=user_id,
             session_id=session_id,
         )
+
+    async def user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
+        bucket = await self._shared.read_user(
+            check_id(app_name, "app_name"), check_id(user_id, "user_id"), "user_state"
+        )
+        return decode_state(bucket)
 
     async def app_names(self) -> builtins.list[str]:
         """Every app that has sessions (for tools that walk the whole store)."""

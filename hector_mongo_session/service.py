@@ -6,6 +6,7 @@ import abc
 import builtins
 from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
+from typing import Any
 
 from typing_extensions import Self
 
@@ -109,6 +110,10 @@ class SessionService(abc.ABC):
             that kept it out (nothing of that snapshot was written).
         """
         raise NotImplementedError(f"{type(self).__name__} cannot import snapshots")
+
+    async def user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
+        """The user-scope state of ``user_id`` in ``app_name``, keys without ``user:``."""
+        raise NotImplementedError(f"{type(self).__name__} cannot read user state alone")
 
     def export_snapshots(
         self,

@@ -1,0 +1,211 @@
+"""Google ADK agents on our store: an ADK ``BaseSessionService`` over any of our services.
+
+Install with ``pip install 'hector-mongo-session[adk]'``::
+
+    from google.adk.runners import Runner
+    from hector_mongo_session import MongoSessionService
+    from hector_mongo_session.adk import AdkSessionService
+
+    sessions = AdkSessionService(MongoSessionService.from_uri(uri, database="agents"))
+    runner = Runner(app_name="weather", agent=agent, session_service=sessions)
+
+ADK's semantics hold: partial events are not stored, ``temp:`` keys live on the session
+object for the invocation only, ``app:``/``user:`` state is shared, ``get_session`` of a
+missing session returns ``None``, ``num_recent_events=0`` returns no events, and a stale
+session raises ADK's own ``StaleSessionError``. One difference: a ``None`` in a state delta
+deletes the key (ADK's stores keep a ``None`` value).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from datetime import datetime, timezone
+from typing import Any
+
+from google.adk.errors.already_exists_error import AlreadyExistsError
+from google.adk.errors.session_not_found_error import SessionNotFoundError as AdkNotFound
+from google.adk.events import Event as AdkEvent
+from google.adk.sessions import Session as AdkSession
+from google.adk.sessions.base_session_service import (
+    BaseSessionService,
+    GetSessionConfig,
+    ListSessionsResponse,
+)
+
+try:
+    from google.adk.errors import StaleSessionError as AdkStaleError
+except ImportError:  # pragma: no cover - older ADK without a stale-session error
+    AdkStaleError = ValueError  # type: ignore[misc,assignment]
+
+from ._adk_codec import to_adk, to_ours
+from .errors import SessionAlreadyExistsError, SessionNotFoundError, StaleSessionError
+from .requests import CreateRequest, DeleteRequest, GetRequest, ListRequest
+from .service import SessionService
+from .session import Session, StoredShape
+from .state import KEY_PREFIX_TEMP
+
+__all__ = ["AdkSessionService"]
+
+_SHAPES_KEPT = 10_000
+
+
+class AdkSessionService(BaseSessionService):
+    """ADK's session service contract, stored through one of our session services.
+
+    Args:
+        service: the store, e.g. a :class:`~hector_mongo_session.MongoSessionService`.
+    """
+
+    def __init__(self, service: SessionService) -> None:
+        self.service = service
+        # What each loaded revision's stored document looks like (sizes, shared buckets),
+        # so an append can check the 16 MiB limit without reading it again.
+        self._shapes: OrderedDict[tuple[str, str, str, int], StoredShape] = OrderedDict()
+
+    async def create_session(
+        self,
+        *,
+        app_name: str,
+        user_id: str,
+        state: dict[str, Any] | None = None,
+        session_id: str | None = None,
+    ) -> AdkSession:
+        request = CreateRequest(
+            app_name=app_name, user_id=user_id, session_id=session_id or None, state=state
+        )
+        try:
+            created = (await self.service.create(request)).session
+        except SessionAlreadyExistsError as error:
+            raise AlreadyExistsError(str(error)) from error
+        return self._adk_session(created, events=[])
+
+    async def get_session(
+        self,
+        *,
+        app_name: str,
+        user_id: str,
+        session_id: str,
+        config: GetSessionConfig | None = None,
+    ) -> AdkSession | None:
+        recent = config.num_recent_events if config else None
+        after = config.after_timestamp if config else None
+        request = GetRequest(
+            app_name=app_name,
+            user_id=user_id,
+            session_id=session_id,
+            num_recent_events=1 if recent == 0 else (recent or 0),
+            after=None if after is None else _millis_floor(after),
+        )
+        try:
+            loaded = (await self.service.get(request)).session
+        except SessionNotFoundError:
+            return None
+        events = [] if recent == 0 else [to_adk(event) for event in loaded.events]
+        if after is not None:  # ours compares milliseconds; ADK's floats are finer
+            events = [event for event in events if event.timestamp >= after]
+        return self._adk_session(loaded, events=events)
+
+    async def list_sessions(
+        self, *, app_name: str, user_id: str | None = None
+    ) -> ListSessionsResponse:
+        sessions: list[AdkSession] = []
+        token = None
+        while True:
+            page = await self.service.list(
+                ListRequest(app_name=app_name, user_id=user_id, page_size=1000, page_token=token)
+            )
+            sessions.extend(self._adk_session(listed, events=[]) for listed in page.sessions)
+            token = page.next_page_token
+            if token is None:
+                break
+        sessions.reverse()  # ADK lists oldest first
+        return ListSessionsResponse(sessions=sessions)
+
+    async def delete_session(self, *, app_name: str, user_id: str, session_id: str) -> None:
+        await self.service.delete(
+            DeleteRequest(app_name=app_name, user_id=user_id, session_id=session_id)
+        )
+
+    async def get_user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
+        return await self.service.user_state(app_name=app_name, user_id=user_id)
+
+    async def append_event(self, session: AdkSession, event: AdkEvent) -> AdkEvent:
+        if event.partial:
+            return event
+        handle = await self._handle(session)
+        try:
+            await self.service.append_event(handle, to_ours(event))
+        except StaleSessionError as error:
+            raise AdkStaleError(str(error)) from error
+        except SessionNotFoundError as error:
+            raise AdkNotFound(str(error)) from error
+        self._remember(handle)
+        session._storage_update_marker = str(handle.revision)
+        session.last_update_time = handle.last_update_time.timestamp()
+        self._apply_temp_state(session, event)
+        event = self._trim_temp_delta_state(event)
+        return self._commit_event_to_session(session, event)
+
+    def _update_session_state(self, session: AdkSession, event: AdkEvent) -> None:
+        # As stored: a None value deletes the key.
+        for key, value in (event.actions.state_delta if event.actions else {}).items():
+            if key.startswith(KEY_PREFIX_TEMP):
+                continue
+            if value is None:
+                session.state.pop(key, None)
+            else:
+                session.state[key] = value
+
+    async def _handle(self, session: AdkSession) -> Session:
+        """Our handle for an ADK session object, at the revision it was loaded at."""
+        marker = session._storage_update_marker
+        if marker is None:
+            raise AdkStaleError(
+                "this session object was not loaded through this service; get it first"
+            )
+        revision = int(marker)
+        key = (session.app_name, session.user_id, session.id, revision)
+        shape = self._shapes.get(key)
+        if shape is None:  # loaded by another adapter or process: learn the stored shape
+            current = await self.service.get(
+                GetRequest(
+                    app_name=session.app_name,
+                    user_id=session.user_id,
+                    session_id=session.id,
+                    num_recent_events=1,
+                )
+            )
+            shape = current.session.stored
+        return Session(
+            id=session.id,
+            app_name=session.app_name,
+            user_id=session.user_id,
+            last_update_time=datetime.fromtimestamp(session.last_update_time, tz=timezone.utc),
+            revision=revision,
+            stored=shape,
+        )
+
+    def _remember(self, handle: Session) -> None:
+        key = (handle.app_name, handle.user_id, handle.id, handle.revision)
+        self._shapes[key] = handle.stored
+        self._shapes.move_to_end(key)
+        while len(self._shapes) > _SHAPES_KEPT:
+            self._shapes.popitem(last=False)
+
+    def _adk_session(self, session: Session, *, events: list[AdkEvent]) -> AdkSession:
+        self._remember(session)
+        adk = AdkSession(
+            id=session.id,
+            app_name=session.app_name,
+            user_id=session.user_id,
+            state=session.state.to_dict(),
+            events=events,
+            last_update_time=session.last_update_time.timestamp(),
+        )
+        adk._storage_update_marker = str(session.revision)
+        return adk
+
+
+def _millis_floor(seconds: float) -> datetime:
+    """``after`` for our get: down to the millisecond, so no event at or after is missed."""
+    return datetime.fromtimestamp(int(seconds * 1000) / 1000, tz=timezone.utc)
