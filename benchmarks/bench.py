@@ -306,7 +306,8 @@ async def scaling(fresh: Fresh, meter: Meter, histories: list[int]) -> list[dict
             meter.reset()
             await service.get(request)
             received = meter.bytes_received
-            per_op = await _per_op(functools.partial(service.get, request), 5)
+            get = functools.partial(service.get, request)
+            per_op, _ = await compare(get, get, 5, 3)
             rows.append(
                 {
                     "history": events,
@@ -407,18 +408,16 @@ def chart(results: dict[str, Any], path: Path) -> bool:
     left.set_ylabel("operations per second")
     left.set_title(f"Agent workload, {results['rtt_ms']} ms per database call")
     left.legend()
-    for recent in (20, "all"):
+    left.set_yscale("log")
+    for recent, style in ((20, "o-"), ("all", "s--")):
         rows = [r for r in results["scaling"] if r["recent"] == recent]
-        right.plot(
-            [r["history"] for r in rows],
-            [r["get_us"] for r in rows],
-            marker="o",
-            label=f"get ({recent} events)",
-        )
+        label = "20 most recent events" if recent == 20 else "all stored events"
+        right.plot([r["history"] for r in rows], [r["bytes"] for r in rows], style, label=label)
     right.set_xscale("log")
+    right.set_yscale("log")
     right.set_xlabel(f"events appended to the session (cap {CAP})")
-    right.set_ylabel("µs per get")
-    right.set_title("get latency vs history length")
+    right.set_ylabel("bytes received per get")
+    right.set_title("get: bytes received vs history length")
     right.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=110)

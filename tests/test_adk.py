@@ -1,0 +1,272 @@
+"""The Google ADK adapter: ADK's session-service behaviour, exact event round trips, and a
+real ADK Runner with a scripted model, on every backend."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import pytest
+
+pytest.importorskip("google.adk")
+
+from google.adk.agents import LlmAgent
+from google.adk.errors import StaleSessionError as AdkStaleError
+from google.adk.events import Event as AdkEvent
+from google.adk.events import EventActions as AdkActions
+from google.adk.models.base_llm import BaseLlm
+from google.adk.models.llm_request import LlmRequest
+from google.adk.models.llm_response import LlmResponse
+from google.adk.runners import Runner
+from google.adk.sessions.base_session_service import GetSessionConfig
+from google.adk.tools.tool_confirmation import ToolConfirmation
+from google.genai import types
+
+from hector_mongo_session import MongoSessionService
+from hector_mongo_session.adk import AdkSessionService
+
+from .conftest import MakeService
+
+APP, USER = "weather", "ada"
+
+
+@pytest.fixture
+def adk(make_service: MakeService) -> AdkSessionService:
+    return AdkSessionService(make_service())
+
+
+def _text(author: str, text: str, **fields: Any) -> AdkEvent:
+    role = "user" if author == "user" else "model"
+    return AdkEvent(
+        invocation_id="inv",
+        author=author,
+        content=types.Content(role=role, parts=[types.Part(text=text)]),
+        **fields,
+    )
+
+
+async def test_create_get_list_delete(adk: AdkSessionService) -> None:
+    created = await adk.create_session(app_name=APP, user_id=USER, state={"k": 1, "app:a": 2})
+    assert created.state == {"k": 1, "app:a": 2}
+    assert created.id
+    got = await adk.get_session(app_name=APP, user_id=USER, session_id=created.id)
+    assert got is not None
+    assert got.state == {"k": 1, "app:a": 2}
+    await adk.create_session(app_name=APP, user_id=USER, session_id="second")
+    listed = await adk.list_sessions(app_name=APP, user_id=USER)
+    assert [s.id for s in listed.sessions][-1] == "second", "ADK lists oldest first"
+    assert all(s.events == [] for s in listed.sessions)
+    await adk.delete_session(app_name=APP, user_id=USER, session_id=created.id)
+    assert await adk.get_session(app_name=APP, user_id=USER, session_id=created.id) is None
+
+
+async def test_a_missing_session_is_none_and_a_taken_id_is_an_error(adk: AdkSessionService) -> None:
+    from google.adk.errors.already_exists_error import AlreadyExistsError
+
+    assert await adk.get_session(app_name=APP, user_id=USER, session_id="nope") is None
+    await adk.create_session(app_name=APP, user_id=USER, session_id="s")
+    with pytest.raises(AlreadyExistsError):
+        await adk.create_session(app_name=APP, user_id=USER, session_id="s")
+
+
+async def test_state_scopes_and_temp_keys(adk: AdkSessionService) -> None:
+    session = await adk.create_session(app_name=APP, user_id=USER)
+    event = _text(
+        "agent",
+        "noted",
+        actions=AdkActions(state_delta={"k": 1, "app:a": 1, "user:u": 1, "temp:t": 1}),
+    )
+    await adk.append_event(session, event)
+    assert session.state == {"k": 1, "app:a": 1, "user:u": 1, "temp:t": 1}
+    assert event.actions.state_delta == {"k": 1, "app:a": 1, "user:u": 1}, "ADK trims temp:"
+    stored = await adk.get_session(app_name=APP, user_id=USER, session_id=session.id)
+    assert stored is not None
+    assert stored.state == {"k": 1, "app:a": 1, "user:u": 1}
+    assert stored.events[0].actions.state_delta == {"k": 1, "app:a": 1, "user:u": 1}
+    other = await adk.create_session(app_name=APP, user_id=USER)
+    assert other.state == {"app:a": 1, "user:u": 1}
+    stranger = await adk.create_session(app_name=APP, user_id="bob")
+    assert stranger.state == {"app:a": 1}
+    assert await adk.get_user_state(app_name=APP, user_id=USER) == {"u": 1}
+
+
+async def test_partial_events_are_not_stored(adk: AdkSessionService) -> None:
+    session = await adk.create_session(app_name=APP, user_id=USER)
+    await adk.append_event(session, _text("agent", "chu", partial=True))
+    stored = await adk.get_session(app_name=APP, user_id=USER, session_id=session.id)
+    assert stored is not None
+    assert stored.events == []
+
+
+async def test_recent_events_and_after_timestamp(adk: AdkSessionService) -> None:
+    session = await adk.create_session(app_name=APP, user_id=USER)
+    base = time.time()
+    for i in range(5):
+        await adk.append_event(session, _text("user", f"m{i}", timestamp=base + i + 0.0004))
+
+    async def texts(config: GetSessionConfig | None) -> list[str]:
+        got = await adk.get_session(
+            app_name=APP, user_id=USER, session_id=session.id, config=config
+        )
+        assert got is not None
+        return [e.content.parts[0].text or "" for e in got.events if e.content and e.content.parts]
+
+    assert await texts(None) == ["m0", "m1", "m2", "m3", "m4"]
+    assert await texts(GetSessionConfig(num_recent_events=0)) == []
+    assert await texts(GetSessionConfig(num_recent_events=2)) == ["m3", "m4"]
+    # sub-millisecond precision: ours stores milliseconds, ADK compares exact floats
+    assert await texts(GetSessionConfig(after_timestamp=base + 3.0004)) == ["m3", "m4"]
+    assert await texts(GetSessionConfig(after_timestamp=base + 3.0005)) == ["m4"]
+
+
+async def test_a_stale_session_raises_adks_error(adk: AdkSessionService) -> None:
+    session = await adk.create_session(app_name=APP, user_id=USER)
+    first = await adk.get_session(app_name=APP, user_id=USER, session_id=session.id)
+    second = await adk.get_session(app_name=APP, user_id=USER, session_id=session.id)
+    assert first is not None
+    assert second is not None
+    await adk.append_event(first, _text("user", "one"))
+    with pytest.raises(AdkStaleError):
+        await adk.append_event(second, _text("user", "two"))
+    stored = await adk.get_session(app_name=APP, user_id=USER, session_id=session.id)
+    assert stored is not None
+    assert len(stored.events) == 1
+
+
+def _rich_event() -> AdkEvent:
+    return AdkEvent(
+        invocation_id="inv-1",
+        author="weather_agent",
+        branch="root.weather_agent",
+        timestamp=1_795_685_012.498129,
+        content=types.Content(
+            role="model",
+            parts=[
+                types.Part(text="Thinking…", thought=True, thought_signature=b"\x01sig"),
+                types.Part(text="Let me check."),
+                types.Part(
+                    function_call=types.FunctionCall(
+                        id="adk-1", name="get_weather", args={"city": "Oslo", "$ref": "#/x"}
+                    )
+                ),
+                types.Part(
+                    function_response=types.FunctionResponse(
+                        id="adk-1", name="get_weather", response={"temp_c": 4, "a.b": [1]}
+                    )
+                ),
+                types.Part(inline_data=types.Blob(mime_type="image/png", data=b"\x89PNG\x00")),
+                types.Part(
+                    file_data=types.FileData(file_uri="gs://b/f.pdf", mime_type="application/pdf")
+                ),
+                types.Part(
+                    executable_code=types.ExecutableCode(
+                        code="print(1)", language=types.Language.PYTHON
+                    )
+                ),
+            ],
+        ),
+        actions=AdkActions(
+            state_delta={"last_city": "Oslo", "user:home": "Oslo"},
+            artifact_delta={"report.pdf": 2},
+            transfer_to_agent="booker",
+            escalate=True,
+            skip_summarization=False,
+            requested_tool_confirmations={
+                "adk-1": ToolConfirmation(hint="confirm?", confirmed=False, payload={"x": 1})
+            },
+        ),
+        turn_complete=True,
+        long_running_tool_ids={"adk-1"},
+        usage_metadata=types.GenerateContentResponseUsageMetadata(
+            prompt_token_count=12, candidates_token_count=5, total_token_count=17
+        ),
+        grounding_metadata=types.GroundingMetadata(web_search_queries=["oslo weather"]),
+        custom_metadata={"trace": {"id": "t-1"}},
+        model_version="gemini-x",
+        finish_reason=types.FinishReason.STOP,
+        error_code=None,
+    )
+
+
+async def test_adk_events_round_trip_exactly(adk: AdkSessionService) -> None:
+    session = await adk.create_session(app_name=APP, user_id=USER)
+    event = _rich_event()
+    original = event.model_copy(deep=True)
+    await adk.append_event(session, event)
+    stored = await adk.get_session(app_name=APP, user_id=USER, session_id=session.id)
+    assert stored is not None
+    assert stored.events[0] == original
+    assert stored.events[0].model_dump() == original.model_dump()
+
+
+async def test_stored_adk_events_are_readable_bson(make_service: MakeService) -> None:
+    service = make_service()
+    if not isinstance(service, MongoSessionService):
+        pytest.skip("reads the raw MongoDB document")
+    adk = AdkSessionService(service)
+    session = await adk.create_session(app_name=APP, user_id=USER, session_id="raw")
+    await adk.append_event(session, _rich_event())
+    raw = await service._sessions.find_one({"session_id": "raw"})
+    stored = raw["events"][0]
+    assert stored["author"] == "weather_agent"
+    parts = stored["content"]["parts"]
+    assert parts[2]["function_call"] == {
+        "id": "adk-1",
+        "name": "get_weather",
+        "args": {"city": "Oslo", "%24ref": "#/x"},
+    }
+    assert parts[0]["thinking"] == "Thinking…"
+    assert stored["actions"]["state_delta"] == {"last_city": "Oslo", "user:home": "Oslo"}
+    assert stored["custom_metadata"]["_adk"]["usage_metadata"]["total_token_count"] == 17
+
+
+class ScriptedModel(BaseLlm):
+    """A model that answers from a script: a tool call, then text (no network)."""
+
+    model: str = "scripted"
+    turns: list[list[types.Part]] = []
+    calls: int = 0
+
+    async def generate_content_async(
+        self, llm_request: LlmRequest, stream: bool = False
+    ) -> AsyncGenerator[LlmResponse, None]:
+        parts = self.turns[self.calls % len(self.turns)]
+        self.calls += 1
+        yield LlmResponse(content=types.Content(role="model", parts=parts))
+
+
+def get_weather(city: str) -> dict[str, Any]:
+    """Current weather for a city."""
+    return {"city": city, "temp_c": 4}
+
+
+async def test_a_real_adk_runner_stores_its_conversation(adk: AdkSessionService) -> None:
+    model = ScriptedModel(
+        turns=[
+            [
+                types.Part(
+                    function_call=types.FunctionCall(name="get_weather", args={"city": "Oslo"})
+                )
+            ],
+            [types.Part(text="4 °C in Oslo.")],
+        ]
+    )
+    agent = LlmAgent(name="forecaster", model=model, tools=[get_weather], output_key="last_answer")
+    runner = Runner(app_name=APP, agent=agent, session_service=adk)
+    session = await adk.create_session(app_name=APP, user_id=USER)
+    for question in ("Weather in Oslo?", "And now?"):
+        message = types.Content(role="user", parts=[types.Part(text=question)])
+        async for _ in runner.run_async(user_id=USER, session_id=session.id, new_message=message):
+            pass
+    stored = await adk.get_session(app_name=APP, user_id=USER, session_id=session.id)
+    assert stored is not None
+    authors = [event.author for event in stored.events]
+    assert authors == ["user", "forecaster", "forecaster", "forecaster"] * 2
+    content = stored.events[2].content
+    assert content is not None
+    assert content.parts is not None
+    response = content.parts[0].function_response
+    assert response is not None
+    assert response.response == {"city": "Oslo", "temp_c": 4}
+    assert stored.state["last_answer"] == "4 °C in Oslo."
