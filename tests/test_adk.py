@@ -22,6 +22,7 @@ from google.adk.runners import Runner
 from google.adk.sessions.base_session_service import GetSessionConfig
 from google.adk.tools.tool_confirmation import ToolConfirmation
 from google.genai import types
+from pydantic import Field
 
 from hector_mongo_session import MongoSessionService
 from hector_mongo_session.adk import AdkSessionService
@@ -225,7 +226,7 @@ class ScriptedModel(BaseLlm):
     """A model that answers from a script: a tool call, then text (no network)."""
 
     model: str = "scripted"
-    turns: list[list[types.Part]] = []
+    turns: list[list[types.Part]] = Field(default_factory=list)
     calls: int = 0
 
     async def generate_content_async(
