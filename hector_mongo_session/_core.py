@@ -17,6 +17,7 @@ from typing import Any
 
 from ._codec import (
     bson_size,
+    decode_event,
     decode_state,
     encode_delta,
     encode_event,
@@ -188,6 +189,22 @@ def apply_append(session: Session, plan: AppendPlan, *, oldest_event_bytes: int)
             session.state.set(key, value)
     plan.stored_after.oldest_event_bytes = oldest_event_bytes
     session.stored = plan.stored_after
+
+
+def apply_pop(session: Session, popped: Mapping[str, Any], size: int) -> Event:
+    """Update the live session after its newest stored event was removed; return it."""
+    event = decode_event(popped)
+    events = session.events
+    if len(events) and events[-1].id == event.id:
+        events._items.pop()
+    session.revision += 1
+    session.event_count -= 1
+    shape = session.stored
+    shape.events_stored -= 1
+    shape.events_bytes -= size
+    if shape.events_stored == 0:
+        shape.oldest_event_bytes = 0
+    return event
 
 
 def settle_duplicate(

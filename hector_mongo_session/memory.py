@@ -17,6 +17,7 @@ from ._codec import decode_state
 from ._core import (
     ScopeUpdate,
     apply_append,
+    apply_pop,
     build_session,
     check_max_events,
     decode_page_token,
@@ -169,6 +170,30 @@ class InMemoryService(SessionService):
         )
         self._sessions.pop(key, None)
         self._event_ids.pop(key, None)
+
+    async def pop_event(self, session: Session) -> Event | None:
+        expect(session, Session)
+        key = (session.app_name, session.user_id, session.id)
+        document = self._document(*key)
+        expected_id = session.stored.document_id
+        if document["revision"] != session.revision or (
+            expected_id is not None and document["_id"] != expected_id
+        ):
+            raise StaleSessionError(
+                app_name=key[0],
+                user_id=key[1],
+                session_id=key[2],
+                expected_revision=session.revision,
+                actual_revision=document["revision"],
+            )
+        if not document["events"]:
+            return None
+        popped = document["events"].pop()
+        size = document["event_bytes"].pop()
+        self._event_ids[key].discard(popped["id"])
+        document["revision"] += 1
+        document["event_count"] -= 1
+        return apply_pop(session, popped, size)
 
     async def user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
         key = (check_id(app_name, "app_name"), check_id(user_id, "user_id"))

@@ -29,6 +29,7 @@ from ._codec import decode_state
 from ._core import (
     AppendPlan,
     apply_append,
+    apply_pop,
     build_session,
     check_max_events,
     decode_page_token,
@@ -387,6 +388,38 @@ class MongoSessionService(SessionService):
             user_id=user_id,
             session_id=session_id,
         )
+
+    async def pop_event(self, session: Session) -> Event | None:
+        expect(session, Session)
+        key = session_key(session.app_name, session.user_id, session.id)
+        condition: dict[str, Any] = {**key, "revision": session.revision}
+        if session.stored.document_id is not None:
+            condition["_id"] = session.stored.document_id
+        before = await call(
+            "pop_event",
+            self._sessions.find_one_and_update,
+            {**condition, "events.0": {"$exists": True}},
+            {"$pop": {"events": 1, "event_bytes": 1}, "$inc": {"revision": 1, "event_count": -1}},
+            projection={"revision": 1, "events": {"$slice": -1}, "event_bytes": {"$slice": -1}},
+            return_document=ReturnDocument.BEFORE,
+            writes=True,
+        )
+        if before is not None:
+            return apply_pop(session, before["events"][-1], before["event_bytes"][-1])
+        current = await call(
+            "pop_event", self._sessions.find_one, key, {"revision": 1}, writes=False
+        )
+        if current is None:
+            raise SessionNotFoundError(**named(key))
+        if current["revision"] != session.revision or (
+            "_id" in condition and current["_id"] != condition["_id"]
+        ):
+            raise StaleSessionError(
+                **named(key),
+                expected_revision=session.revision,
+                actual_revision=current["revision"],
+            )
+        return None  # no stored event
 
     async def user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
         bucket = await self._shared.read_user(

@@ -111,6 +111,21 @@ class SessionService(abc.ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} cannot import snapshots")
 
+    async def pop_event(self, session: Session) -> Event | None:
+        """Remove the newest stored event (undo the last append) and return it.
+
+        Its state delta is not undone. Like an append, this needs ``session`` to be
+        current, bumps the revision, and updates ``session`` in place.
+
+        Returns:
+            The removed event, or ``None`` when no event is stored.
+
+        Raises:
+            StaleSessionError: storage has a newer revision than ``session``.
+            SessionNotFoundError: the session was deleted.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot pop events")
+
     async def user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
         """The user-scope state of ``user_id`` in ``app_name``, keys without ``user:``."""
         raise NotImplementedError(f"{type(self).__name__} cannot read user state alone")

@@ -290,3 +290,33 @@ async def test_max_events_keeps_the_most_recent_and_counts_all(make_service: Mak
     assert stored.state.to_dict() == {f"k{i}": i for i in range(5)}, "the cap dropped state"
     await service.append_event(stored, text_event("m5"))
     assert texts(await reload(service, session)) == ["m3", "m4", "m5"]
+
+
+async def test_pop_event_removes_the_newest_event(service: SessionService) -> None:
+    session = await create(service)
+    assert await service.pop_event(session) is None, "nothing to pop"
+    assert session.revision == 0
+    for i in range(3):
+        await service.append_event(session, text_event(f"m{i}", delta={"k": i}))
+    popped = await service.pop_event(session)
+    assert popped is not None
+    assert popped.text == "m2"
+    assert texts(session) == ["m0", "m1"]
+    assert session.revision == 4
+    assert session.event_count == 2
+    stored = await reload(service, session)
+    assert texts(stored) == ["m0", "m1"]
+    assert stored.revision == 4
+    assert stored.state["k"] == 2, "the popped event's delta stays"
+    await service.append_event(stored, popped)  # its id is free again
+    assert texts(await reload(service, session)) == ["m0", "m1", "m2"]
+
+
+async def test_pop_event_through_a_stale_handle_is_refused(service: SessionService) -> None:
+    session = await create(service)
+    await service.append_event(session, text_event("a"))
+    stale = await reload(service, session)
+    await service.append_event(session, text_event("b"))
+    with pytest.raises(StaleSessionError):
+        await service.pop_event(stale)
+    assert texts(await reload(service, session)) == ["a", "b"]

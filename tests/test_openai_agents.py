@@ -1,0 +1,170 @@
+"""The OpenAI Agents SDK adapter: the SDK's item shapes, its Session protocol, and a Runner
+with a scripted model (no network), on every backend."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+pytest.importorskip("agents")
+
+from agents import Agent, Runner, function_tool, set_tracing_disabled
+from agents.items import ModelResponse, TResponseInputItem
+from agents.models.interface import Model
+from agents.usage import Usage
+from openai.types.responses import (
+    ResponseFunctionToolCall,
+    ResponseOutputMessage,
+    ResponseOutputText,
+)
+
+from hector_mongo_session import MongoSessionService, SessionService
+from hector_mongo_session.openai_agents import OpenAIAgentsSession
+
+from .conftest import MakeService
+
+ITEMS: list[Any] = [
+    {"role": "user", "content": "What's the weather in Oslo?"},
+    {
+        "type": "reasoning",
+        "id": "rs_1",
+        "summary": [{"type": "summary_text", "text": "Call get_weather."}],
+    },
+    {
+        "type": "function_call",
+        "id": "fc_1",
+        "call_id": "call_1",
+        "name": "get_weather",
+        "arguments": '{"city": "Oslo"}',
+        "status": "completed",
+    },
+    {"type": "function_call_output", "call_id": "call_1", "output": '{"temp_c": 4}'},
+    {
+        "type": "message",
+        "id": "msg_1",
+        "role": "assistant",
+        "status": "completed",
+        "content": [{"type": "output_text", "text": "4 °C.", "annotations": []}],
+    },
+    {
+        "type": "message",
+        "role": "user",
+        "content": [{"type": "input_text", "text": "Thanks"}, {"type": "input_text", "text": "!"}],
+    },
+]
+
+
+@pytest.fixture
+def store(make_service: MakeService) -> SessionService:
+    return make_service()
+
+
+def _session(store: SessionService, session_id: str = "conv-1") -> OpenAIAgentsSession:
+    return OpenAIAgentsSession(session_id, store, app_name="support", user_id="ada")
+
+
+async def test_items_round_trip_in_order(store: SessionService) -> None:
+    session = _session(store)
+    assert await session.get_items() == []
+    await session.add_items(ITEMS[:3])
+    await session.add_items(ITEMS[3:])
+    assert await session.get_items() == ITEMS
+    assert await session.get_items(limit=2) == ITEMS[-2:]
+    assert await _session(store).get_items() == ITEMS, "another object sees the same items"
+
+
+async def test_pop_item_and_clear_session(store: SessionService) -> None:
+    session = _session(store)
+    assert await session.pop_item() is None
+    await session.add_items(ITEMS)
+    assert await session.pop_item() == ITEMS[-1]
+    assert await session.get_items() == ITEMS[:-1]
+    await session.clear_session()
+    assert await session.get_items() == []
+    await session.add_items(ITEMS[:1])
+    assert await session.get_items() == ITEMS[:1]
+
+
+async def test_concurrent_writers_of_one_conversation_lose_nothing(store: SessionService) -> None:
+    writers = [_session(store) for _ in range(5)]
+    await asyncio.gather(
+        *(
+            writer.add_items([{"role": "user", "content": f"{i}-{j}"} for j in range(3)])
+            for i, writer in enumerate(writers)
+        )
+    )
+    items: list[Any] = await _session(store).get_items()
+    contents = sorted(str(item["content"]) for item in items)
+    assert contents == sorted(f"{i}-{j}" for i in range(5) for j in range(3))
+
+
+async def test_items_are_stored_as_readable_events(store: SessionService) -> None:
+    if not isinstance(store, MongoSessionService):
+        pytest.skip("reads the raw MongoDB document")
+    await _session(store).add_items(ITEMS[2:4])
+    raw = await store._sessions.find_one({"session_id": "conv-1"})
+    call, output = raw["events"]
+    assert call["author"] == "assistant"
+    assert call["content"] == {"role": "model", "parts": [{"data": ITEMS[2]}]}
+    assert call["custom_metadata"] == {"openai_agents_item": "function_call"}
+    assert output["content"]["role"] == "user"
+
+
+class ScriptedModel(Model):
+    """Calls get_weather once, then answers; records what it was sent."""
+
+    def __init__(self) -> None:
+        self.inputs: list[list[TResponseInputItem]] = []
+
+    async def get_response(self, *args: Any, **kwargs: Any) -> ModelResponse:
+        items = args[1] if len(args) > 1 else kwargs["input"]
+        self.inputs.append(list(items) if isinstance(items, list) else [items])
+        called = any(isinstance(i, dict) and i.get("type") == "function_call_output" for i in items)
+        if not called or len(self.inputs) == 3:
+            output: Any = ResponseFunctionToolCall(
+                type="function_call",
+                id=f"fc_{len(self.inputs)}",
+                call_id=f"call_{len(self.inputs)}",
+                name="get_weather",
+                arguments='{"city": "Oslo"}',
+                status="completed",
+            )
+        else:
+            output = ResponseOutputMessage(
+                type="message",
+                id=f"msg_{len(self.inputs)}",
+                role="assistant",
+                status="completed",
+                content=[ResponseOutputText(type="output_text", text="4 °C.", annotations=[])],
+            )
+        return ModelResponse(output=[output], usage=Usage(), response_id=None)
+
+    def stream_response(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        raise NotImplementedError
+
+
+@function_tool
+def get_weather(city: str) -> str:
+    """Current weather for a city."""
+    return f'{{"city": "{city}", "temp_c": 4}}'
+
+
+async def test_a_runner_keeps_its_history_in_our_store(store: SessionService) -> None:
+    set_tracing_disabled(True)
+    model = ScriptedModel()
+    agent = Agent(name="forecaster", model=model, tools=[get_weather])
+    session = _session(store)
+    first = await Runner.run(agent, "Weather in Oslo?", session=session)
+    assert first.final_output == "4 °C."
+    second = await Runner.run(agent, "And again?", session=session)
+    assert second.final_output == "4 °C."
+    history = await session.get_items()
+    kinds = [item.get("type", "message") for item in history]
+    assert kinds.count("function_call") == 2
+    assert kinds.count("function_call_output") == 2
+    assert history[0]["content"] == "Weather in Oslo?"  # type: ignore[typeddict-item]
+    seen = model.inputs[2]  # the second run's first request carries the first run's items
+    assert any(isinstance(i, dict) and i.get("content") == "Weather in Oslo?" for i in seen)
