@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ def test_the_quick_start_runs() -> None:
 def test_every_example_compiles() -> None:
     # The MongoDB example needs a server to run; it must at least stay valid Python.
     for number, block in enumerate(python_blocks()):
-        compile(block, f"README.md example {number}", "exec")
+        compile(block, f"README.md example {number}", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
 
 
 async def test_the_migration_example_runs(
