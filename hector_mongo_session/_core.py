@@ -38,7 +38,7 @@ from ._values import (
     from_bson_datetime,
     to_bson_datetime,
 )
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, StaleSessionError
 from .models import Event
 from .requests import CreateRequest
 from .session import Events, Session, StoredShape
@@ -98,10 +98,8 @@ class AppendPlan:
 
 def plan_append(session: Session, event: Event, *, max_events: int | None) -> AppendPlan:
     """Validate and encode an append through ``session``; raise before anything is written."""
-    if not isinstance(session, Session):
-        raise InvalidArgumentError(f"expected a Session, got {type(session).__name__}")
-    if not isinstance(event, Event):
-        raise InvalidArgumentError(f"expected an Event, got {type(event).__name__}")
+    expect(session, Session)
+    expect(event, Event)
     delta = event.actions.state_delta
     stored_delta = {key: value for key, value in delta.items() if not _is_temp(key)}
     if len(stored_delta) != len(delta):
@@ -205,6 +203,30 @@ def apply_pop(session: Session, popped: Mapping[str, Any], size: int) -> Event:
     if shape.events_stored == 0:
         shape.oldest_event_bytes = 0
     return event
+
+
+def replaced(session: Session, document: Mapping[str, Any]) -> bool:
+    """Whether ``document`` is another incarnation of the handle's session (deleted and
+    created again under the same ids since the handle was loaded)."""
+    expected = session.stored.document_id
+    return expected is not None and document["_id"] != expected
+
+
+def stale(session: Session, actual_revision: int) -> StaleSessionError:
+    """The error for a write through ``session`` refused at ``actual_revision``."""
+    return StaleSessionError(
+        app_name=session.app_name,
+        user_id=session.user_id,
+        session_id=session.id,
+        expected_revision=session.revision,
+        actual_revision=actual_revision,
+    )
+
+
+def check_current(session: Session, document: Mapping[str, Any]) -> None:
+    """Raise StaleSessionError unless ``document`` is the handle's, at the handle's revision."""
+    if replaced(session, document) or document["revision"] != session.revision:
+        raise stale(session, document["revision"])
 
 
 def settle_duplicate(

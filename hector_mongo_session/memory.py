@@ -19,12 +19,14 @@ from ._core import (
     apply_append,
     apply_pop,
     build_session,
+    check_current,
     check_max_events,
     decode_page_token,
     encode_page_token,
     expect,
     plan_append,
     plan_create,
+    replaced,
     select_events,
     settle_duplicate,
 )
@@ -34,7 +36,6 @@ from .errors import (
     SessionAlreadyExistsError,
     SessionError,
     SessionNotFoundError,
-    StaleSessionError,
 )
 from .models import Event, utc_now
 from .requests import (
@@ -98,10 +99,8 @@ class InMemoryService(SessionService):
         plan = plan_append(session, event, max_events=self._max_events)
         key = (session.app_name, session.user_id, session.id)
         document = self._document(*key)
-        expected_id = session.stored.document_id
-        replaced = expected_id is not None and document["_id"] != expected_id
         events, sizes = document["events"], document["event_bytes"]
-        if not replaced and plan.event_id in self._event_ids[key]:
+        if not replaced(session, document) and plan.event_id in self._event_ids[key]:
             if settle_duplicate(
                 session,
                 plan,
@@ -111,14 +110,7 @@ class InMemoryService(SessionService):
             ):
                 self._update_shared(key[0], key[1], plan.app_update, plan.user_update)
             return
-        if replaced or document["revision"] != session.revision:
-            raise StaleSessionError(
-                app_name=session.app_name,
-                user_id=session.user_id,
-                session_id=session.id,
-                expected_revision=session.revision,
-                actual_revision=document["revision"],
-            )
+        check_current(session, document)
         events.append(plan.event_document)
         sizes.append(plan.event_size)
         self._event_ids[key].add(plan.event_id)
@@ -175,17 +167,7 @@ class InMemoryService(SessionService):
         expect(session, Session)
         key = (session.app_name, session.user_id, session.id)
         document = self._document(*key)
-        expected_id = session.stored.document_id
-        if document["revision"] != session.revision or (
-            expected_id is not None and document["_id"] != expected_id
-        ):
-            raise StaleSessionError(
-                app_name=key[0],
-                user_id=key[1],
-                session_id=key[2],
-                expected_revision=session.revision,
-                actual_revision=document["revision"],
-            )
+        check_current(session, document)
         if not document["events"]:
             return None
         popped = document["events"].pop()

@@ -31,13 +31,16 @@ from ._core import (
     apply_append,
     apply_pop,
     build_session,
+    check_current,
     check_max_events,
     decode_page_token,
     encode_page_token,
     expect,
     plan_append,
     plan_create,
+    replaced,
     settle_duplicate,
+    stale,
 )
 from ._driver import aggregate, call, close_client
 from ._indexes import ensure_indexes
@@ -51,7 +54,6 @@ from .errors import (
     InvalidArgumentError,
     SessionAlreadyExistsError,
     SessionNotFoundError,
-    StaleSessionError,
 )
 from .models import Event, utc_now
 from .requests import (
@@ -283,9 +285,7 @@ class MongoSessionService(SessionService):
         if not found:
             raise SessionNotFoundError(**named(key))
         current = found[0]
-        expected_id = session.stored.document_id
-        replaced = expected_id is not None and current["_id"] != expected_id
-        if current["stored"] and not replaced:
+        if current["stored"] and not replaced(session, current):
             return settle_duplicate(
                 session,
                 plan,
@@ -293,9 +293,8 @@ class MongoSessionService(SessionService):
                 last_event_id=current.get("last_event_id"),
                 oldest_event_bytes=current.get("oldest_event_bytes", 0),
             )
-        raise StaleSessionError(
-            **named(key), expected_revision=session.revision, actual_revision=current["revision"]
-        )
+        # Not stored, so refused on the revision or the _id: it moved, maybe and back.
+        raise stale(session, current["revision"])
 
     async def _write_shared_deltas(self, key: dict[str, str], plan: AppendPlan) -> None:
         """Write the app:/user: deltas of a stored event, concurrently."""
@@ -411,14 +410,7 @@ class MongoSessionService(SessionService):
         )
         if current is None:
             raise SessionNotFoundError(**named(key))
-        if current["revision"] != session.revision or (
-            "_id" in condition and current["_id"] != condition["_id"]
-        ):
-            raise StaleSessionError(
-                **named(key),
-                expected_revision=session.revision,
-                actual_revision=current["revision"],
-            )
+        check_current(session, current)
         return None  # no stored event
 
     async def user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
