@@ -25,6 +25,7 @@ from ._values import (
 )
 from .errors import InvalidArgumentError
 from .models import Content, Event, EventActions, Part
+from .state import merge_scopes
 
 SCHEMA_VERSION = 1
 """Version of the stored document layout, written into every document."""
@@ -149,17 +150,21 @@ def _string(value: object, where: str, *, allow_empty: bool = True) -> str:
     return value
 
 
-def encode_state(values: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """Return the stored form of a state bucket (keys escaped, values validated)."""
-    return encode_mapping(values, where)
-
-
 def decode_state(stored: Mapping[str, Any] | None) -> dict[str, Any]:
     """Return a stored state bucket as Python values with original keys."""
     if not stored:
         return {}
     decoded: dict[str, Any] = decode_value(dict(stored))
     return decoded
+
+
+def decode_merged_state(
+    session: Mapping[str, Any] | None,
+    app: Mapping[str, Any] | None,
+    user: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The state a caller sees: stored session, app and user buckets, app/user prefixed."""
+    return merge_scopes(decode_state(session), decode_state(app), decode_state(user))
 
 
 def encode_delta(delta: Mapping[str, Any], where: str) -> tuple[dict[str, Any], list[str]]:

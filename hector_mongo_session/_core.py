@@ -18,6 +18,7 @@ from typing import Any
 from ._codec import (
     bson_size,
     decode_event,
+    decode_merged_state,
     decode_state,
     encode_delta,
     encode_event,
@@ -42,7 +43,7 @@ from .errors import InvalidArgumentError, StaleSessionError
 from .models import Event
 from .requests import CreateRequest
 from .session import Events, Session, StoredShape
-from .state import KEY_PREFIX_APP, KEY_PREFIX_TEMP, KEY_PREFIX_USER, State, split_by_scope
+from .state import KEY_PREFIX_TEMP, State, split_by_scope
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -293,9 +294,7 @@ def build_session(
     session_state = dict(document.get("state") or {})
     app_state = dict(app_state or {})
     user_state = dict(user_state or {})
-    merged: dict[str, Any] = decode_state(session_state)
-    merged.update((KEY_PREFIX_APP + k, v) for k, v in decode_state(app_state).items())
-    merged.update((KEY_PREFIX_USER + k, v) for k, v in decode_state(user_state).items())
+    merged = decode_merged_state(session_state, app_state, user_state)
     stored = StoredShape(
         state=session_state,
         events_stored=events_stored,

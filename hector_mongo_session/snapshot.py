@@ -14,7 +14,14 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from ._codec import SCHEMA_VERSION, bson_size, decode_event, decode_state, encode_event
+from ._codec import (
+    SCHEMA_VERSION,
+    bson_size,
+    decode_event,
+    decode_merged_state,
+    decode_state,
+    encode_event,
+)
 from ._core import ScopeUpdate, scope_update
 from ._model import Id, Model
 from ._sizing import MAX_DOCUMENT_BYTES
@@ -27,7 +34,7 @@ from ._values import (
 )
 from .errors import DocumentTooLargeError, InvalidArgumentError, SessionError
 from .models import Event, utc_now
-from .state import KEY_PREFIX_APP, KEY_PREFIX_TEMP, KEY_PREFIX_USER, split_by_scope
+from .state import KEY_PREFIX_TEMP, split_by_scope
 
 __all__ = ["ImportOutcome", "SessionSnapshot"]
 
@@ -139,9 +146,7 @@ def decode_snapshot(
     user_state: Mapping[str, Any] | None,
 ) -> SessionSnapshot:
     """Return the snapshot of a stored session document and its shared-state buckets."""
-    state = decode_state(document.get("state"))
-    state.update((KEY_PREFIX_APP + k, v) for k, v in decode_state(app_state).items())
-    state.update((KEY_PREFIX_USER + k, v) for k, v in decode_state(user_state).items())
+    state = decode_merged_state(document.get("state"), app_state, user_state)
     return SessionSnapshot(
         app_name=document["app_name"],
         user_id=document["user_id"],

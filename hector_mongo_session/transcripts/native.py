@@ -19,10 +19,9 @@ from typing import Any
 from bson import json_util
 from bson.json_util import JSONMode, JSONOptions
 
-from .._codec import decode_event, decode_state
+from .._codec import decode_event, decode_merged_state, decode_state
 from .._values import from_bson_datetime
 from ..snapshot import SessionSnapshot, encode_snapshot
-from ..state import KEY_PREFIX_APP, KEY_PREFIX_USER
 from ._base import Item, ReadOptions, RecordError, TranscriptSession, guarded
 
 FORMAT_NAME = "hector-mongo-session"
@@ -71,12 +70,8 @@ def _session(line: str, options: ReadOptions) -> TranscriptSession:
         raise ValueError(f'not a {FORMAT_NAME} line (no "format": "{FORMAT_NAME}")')
     if document.get("version") != VERSION:
         raise ValueError(f"unsupported version {document.get('version')!r}")
-    state = decode_state(document.get("state"))
-    state.update(
-        (KEY_PREFIX_APP + k, v) for k, v in decode_state(document.get("app_state")).items()
-    )
-    state.update(
-        (KEY_PREFIX_USER + k, v) for k, v in decode_state(document.get("user_state")).items()
+    state = decode_merged_state(
+        document.get("state"), document.get("app_state"), document.get("user_state")
     )
     return TranscriptSession(
         app_name=options.app(document["app_name"]),
