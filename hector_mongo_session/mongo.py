@@ -293,7 +293,7 @@ class MongoSessionService(SessionService):
                 last_event_id=current.get("last_event_id"),
                 oldest_event_bytes=current.get("oldest_event_bytes", 0),
             )
-        # Not stored, so refused on the revision or the _id: it moved, maybe and back.
+        # Not stored, yet refused: the revision or the document changed in between.
         raise stale(session, current["revision"])
 
     async def _write_shared_deltas(self, key: dict[str, str], plan: AppendPlan) -> None:
