@@ -137,6 +137,25 @@ def record_id(prefix: str, record: Any) -> str:
     return content_id(prefix, json.dumps(record, sort_keys=True, ensure_ascii=False, default=str))
 
 
+def session_metadata(
+    format: str,
+    *,
+    system: list[str] | str | None = None,
+    extra: dict[str, Any] | None = None,
+    **kept: Any,
+) -> dict[str, Any]:
+    """A transcript session's ``metadata``: its source, system prompt(s) joined, and what
+    else it keeps (``tools``...); empty entries are left out."""
+    source: dict[str, Any] = {"format": format}
+    if extra:
+        source["extra"] = extra
+    metadata: dict[str, Any] = {"source": source}
+    if system:
+        metadata["system"] = system if isinstance(system, str) else "\n\n".join(system)
+    metadata.update((key, value) for key, value in kept.items() if value)
+    return metadata
+
+
 def content_id(prefix: str, data: bytes | str) -> str:
     """A stable session id for a source record without one: ``prefix-<hash>``."""
     raw = data.encode() if isinstance(data, str) else data

@@ -21,6 +21,7 @@ from ._base import (
     json_records,
     record_id,
     record_value,
+    session_metadata,
 )
 
 FORMAT = "anthropic"
@@ -51,19 +52,11 @@ def session(record: Any, options: ReadOptions, base: datetime) -> TranscriptSess
             )
         else:
             raise ValueError(f"message {index} has role {role!r}; expected user or assistant")
-    metadata: dict[str, Any] = {"source": {"format": FORMAT}}
     system = record.get("system")
-    if system:
-        metadata["system"] = (
-            system
-            if isinstance(system, str)
-            else "".join(block.get("text", "") for block in system)
-        )
-    if record.get("tools"):
-        metadata["tools"] = record["tools"]
+    if system and not isinstance(system, str):  # a list of text blocks
+        system = "".join(block.get("text", "") for block in system)
     extra = {k: v for k, v in record.items() if k not in {"messages", "system", "tools", "id"}}
-    if extra:
-        metadata["source"]["extra"] = extra
+    metadata = session_metadata(FORMAT, system=system, extra=extra, tools=record.get("tools"))
     return TranscriptSession(
         app_name=options.app(),
         user_id=options.user(),

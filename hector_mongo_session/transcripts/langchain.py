@@ -23,6 +23,7 @@ from ._base import (
     file_time,
     function_call,
     guarded,
+    session_metadata,
 )
 
 FORMAT = "langchain"
@@ -64,9 +65,7 @@ def session(
     for index, message in enumerate(messages):
         when = {"timestamp": times[index]} if times else {}
         _message(builder, _normalised(message, index), system, index, when)
-    metadata: dict[str, Any] = {"source": {"format": format}}
-    if system:
-        metadata["system"] = "\n\n".join(system)
+    metadata = session_metadata(format, system=system)
     return TranscriptSession(
         app_name=options.app(),
         user_id=options.user(),

@@ -25,6 +25,7 @@ from ._base import (
     json_records,
     record_id,
     record_value,
+    session_metadata,
 )
 
 FORMAT_CHAT = "openai-chat"
@@ -54,17 +55,16 @@ def chat_session(record: Any, options: ReadOptions, base: datetime) -> Transcrip
         if not isinstance(message, dict) or "role" not in message:
             raise ValueError(f"message {index} has no role")
         _chat_message(builder, message, system, index)
-    metadata: dict[str, Any] = {"source": {"format": FORMAT_CHAT}}
-    if system:
-        metadata["system"] = "\n\n".join(system)
-    for key in ("tools", "functions"):
-        if conversation.get(key):
-            metadata[key] = conversation[key]
     extra = {
         k: v for k, v in conversation.items() if k not in {"messages", "tools", "functions", "id"}
     }
-    if extra:
-        metadata["source"]["extra"] = extra
+    metadata = session_metadata(
+        FORMAT_CHAT,
+        system=system,
+        extra=extra,
+        tools=conversation.get("tools"),
+        functions=conversation.get("functions"),
+    )
     return TranscriptSession(
         app_name=options.app(),
         user_id=options.user(),
@@ -216,9 +216,7 @@ def _agents_session(
         except ValueError as exc:
             raise ValueError(f"message row {row_id} is not JSON: {exc}") from None
         _agents_item(builder, item, system, timestamp=_sqlite_time(created_at, options))
-    metadata: dict[str, Any] = {"source": {"format": FORMAT_AGENTS}}
-    if system:
-        metadata["system"] = "\n\n".join(system)
+    metadata = session_metadata(FORMAT_AGENTS, system=system)
     return TranscriptSession(
         app_name=options.app(),
         user_id=options.user(),

@@ -21,6 +21,7 @@ from ._base import (
     json_records,
     record_id,
     record_value,
+    session_metadata,
 )
 
 FORMAT = "sharegpt"
@@ -58,14 +59,10 @@ def session(record: Any, options: ReadOptions, base: datetime) -> TranscriptSess
             builder.result(value)
         else:
             raise ValueError(f"turn {index} comes from unknown speaker {speaker!r}")
-    metadata: dict[str, Any] = {"source": {"format": FORMAT}}
-    if system:
-        metadata["system"] = "\n\n".join(system)
     tools = record.get("tools")
-    if tools:
-        parsed = json.loads(tools) if isinstance(tools, str) else tools
-        if parsed:
-            metadata["tools"] = parsed
+    if isinstance(tools, str):  # LLaMA-Factory writes the schemas as a JSON string
+        tools = json.loads(tools) if tools else None
+    metadata = session_metadata(FORMAT, system=system, tools=tools)
     return TranscriptSession(
         app_name=options.app(),
         user_id=options.user(),
