@@ -16,6 +16,7 @@ from typing import Any
 
 from google.adk.events import Event as AdkEvent
 
+from ._codec import without_none
 from .models import (
     Blob,
     Content,
@@ -188,38 +189,24 @@ def _adk_part(part: Part) -> dict[str, Any]:
         data["thought"] = True
     elif part.function_call is not None:
         call = part.function_call
-        data["function_call"] = {
-            **extra.get("function_call", {}),
-            "name": call.name,
-            "args": call.args,
-        }
-        if call.id is not None:
-            data["function_call"]["id"] = call.id
+        fields = without_none(id=call.id, name=call.name, args=call.args)
+        data["function_call"] = {**extra.get("function_call", {}), **fields}
     elif part.function_response is not None:
         response = part.function_response
-        data["function_response"] = {
-            **extra.get("function_response", {}),
-            "name": response.name,
-            "response": response.response,
-        }
-        if response.id is not None:
-            data["function_response"]["id"] = response.id
+        fields = without_none(id=response.id, name=response.name, response=response.response)
+        data["function_response"] = {**extra.get("function_response", {}), **fields}
     elif part.inline_data is not None:
         blob = part.inline_data
-        data["inline_data"] = {
-            **extra.get("inline_data", {}),
-            "mime_type": blob.mime_type,
-            "data": blob.data,
-        }
-        if blob.display_name is not None:
-            data["inline_data"]["display_name"] = blob.display_name
+        fields = without_none(
+            mime_type=blob.mime_type, data=blob.data, display_name=blob.display_name
+        )
+        data["inline_data"] = {**extra.get("inline_data", {}), **fields}
     elif part.file_data is not None:
         file = part.file_data
-        data["file_data"] = {**extra.get("file_data", {}), "file_uri": file.file_uri}
-        if file.mime_type is not None:
-            data["file_data"]["mime_type"] = file.mime_type
-        if file.display_name is not None:
-            data["file_data"]["display_name"] = file.display_name
+        fields = without_none(
+            file_uri=file.file_uri, mime_type=file.mime_type, display_name=file.display_name
+        )
+        data["file_data"] = {**extra.get("file_data", {}), **fields}
     elif part.data is not None:
         data.update(part.data)
     return data

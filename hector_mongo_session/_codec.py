@@ -92,14 +92,14 @@ def _encode_part(part: Part, where: str) -> dict[str, Any]:
         doc["thinking"] = _string(part.thinking, f"{where}.thinking")
     if part.function_call is not None:
         call = part.function_call
-        doc["function_call"] = _without_none(
+        doc["function_call"] = without_none(
             id=call.id,
             name=call.name,
             args=encode_mapping(call.args, f"{where}.function_call.args"),
         )
     if part.function_response is not None:
         response = part.function_response
-        doc["function_response"] = _without_none(
+        doc["function_response"] = without_none(
             id=response.id,
             name=response.name,
             response=encode_mapping(response.response, f"{where}.function_response.response"),
@@ -108,12 +108,12 @@ def _encode_part(part: Part, where: str) -> dict[str, Any]:
         doc["data"] = encode_mapping(part.data, f"{where}.data")
     if part.inline_data is not None:
         blob = part.inline_data
-        doc["inline_data"] = _without_none(
+        doc["inline_data"] = without_none(
             mime_type=blob.mime_type, data=bytes(blob.data), display_name=blob.display_name
         )
     if part.file_data is not None:
         file = part.file_data
-        doc["file_data"] = _without_none(
+        doc["file_data"] = without_none(
             file_uri=file.file_uri, mime_type=file.mime_type, display_name=file.display_name
         )
     if part.metadata is not None:
@@ -139,7 +139,7 @@ def _encode_actions(actions: EventActions) -> dict[str, Any]:
     return doc
 
 
-def _without_none(**fields: Any) -> dict[str, Any]:
+def without_none(**fields: Any) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value is not None}
 
 
