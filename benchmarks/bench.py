@@ -35,8 +35,8 @@ from hector_mongo_session import (
     SessionSnapshot,
 )
 from hector_mongo_session._codec import encode_event, session_document
-from hector_mongo_session._mongo_queries import HEAD_FIELDS, events_window
 from hector_mongo_session.models import utc_now
+from hector_mongo_session.mongo.queries import HEAD_FIELDS, events_window
 from hector_mongo_session.testing import MockAsyncMongoClient
 
 Op = Callable[[], Awaitable[Any]]

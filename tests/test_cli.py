@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hector_mongo_session import cli
+from hector_mongo_session.cli import commands as cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -123,11 +123,11 @@ def test_a_missing_extra_gets_a_hint(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setitem(sys.modules, "tqdm", None)
-    monkeypatch.delitem(sys.modules, "hector_mongo_session.cli")
-    from hector_mongo_session import _entry
+    monkeypatch.delitem(sys.modules, "hector_mongo_session.cli.commands")
+    from hector_mongo_session.cli import main
 
     with pytest.raises(SystemExit) as exited:
-        _entry.main()
+        main()
     assert exited.value.code == 1
     assert "pip install 'hector-mongo-session[cli]'" in capsys.readouterr().err
 

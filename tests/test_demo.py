@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
-from hector_mongo_session._shell import shell_format
-from hector_mongo_session.demo import run
+from hector_mongo_session.cli.demo import run
+from hector_mongo_session.cli.shell import shell_format
 
 
 async def test_the_demo_prints_the_conversation_and_the_documents() -> None:

@@ -230,10 +230,10 @@ CLOCK = _Clock()
 @pytest.fixture(autouse=True)
 def _fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     import hector_mongo_session.memory
-    import hector_mongo_session.mongo
+    import hector_mongo_session.mongo.service
 
     monkeypatch.setattr(hector_mongo_session.memory, "utc_now", CLOCK)
-    monkeypatch.setattr(hector_mongo_session.mongo, "utc_now", CLOCK)
+    monkeypatch.setattr(hector_mongo_session.mongo.service, "utc_now", CLOCK)
 
 
 def _motor_service() -> SessionService:

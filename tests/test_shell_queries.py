@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hector_mongo_session import MongoSessionService
-from hector_mongo_session._demo import APP, run_conversation
+from hector_mongo_session.cli.conversation import APP, run_conversation
 from hector_mongo_session.testing import MockAsyncMongoClient
 
 

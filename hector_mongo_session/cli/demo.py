@@ -1,4 +1,4 @@
-"""``python -m hector_mongo_session.demo``: the scripted conversation of ``scripts/demo``.
+"""``python -m hector_mongo_session.cli.demo``: the scripted conversation of ``scripts/demo``.
 
 Runs on the MongoDB at ``MONGODB_URI`` (database ``hector_demo``) when it is set, else
 on an embedded in-process stand-in (mongomock), and prints the stored documents.
@@ -11,10 +11,10 @@ import os
 import sys
 from typing import Any, TextIO
 
-from ._demo import APP, USER, main
-from ._shell import shell_format
-from .mongo import MongoSessionService
-from .requests import DeleteRequest
+from ..mongo import MongoSessionService
+from ..requests import DeleteRequest
+from .conversation import APP, USER, main
+from .shell import shell_format
 
 DEMO_DATABASE = "hector_demo"
 
@@ -26,12 +26,12 @@ async def run(uri: str | None = None, *, out: TextIO | None = None) -> None:
     if uri:
         from pymongo import AsyncMongoClient
 
-        from .mongo import DRIVER_INFO
+        from ..mongo import DRIVER_INFO
 
         client = AsyncMongoClient(uri, driver=DRIVER_INFO)
         where = "MongoDB at MONGODB_URI"
     else:
-        from .testing import MockAsyncMongoClient
+        from ..testing import MockAsyncMongoClient
 
         client = MockAsyncMongoClient()
         where = "the embedded MongoDB stand-in (mongomock); set MONGODB_URI for a real server"

@@ -21,8 +21,8 @@ from pymongo.errors import (
     WTimeoutError,
 )
 
-from ._sizing import MAX_DOCUMENT_BYTES
-from .errors import DocumentTooLargeError, OutcomeUnknownError, StorageError
+from .._sizing import MAX_DOCUMENT_BYTES
+from ..errors import DocumentTooLargeError, OutcomeUnknownError, StorageError
 
 T = TypeVar("T")
 

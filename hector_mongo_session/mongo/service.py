@@ -25,8 +25,8 @@ from pymongo import ReturnDocument
 from pymongo.driver_info import DriverInfo
 from pymongo.errors import DuplicateKeyError
 
-from ._codec import decode_state
-from ._core import (
+from .._codec import decode_state
+from .._core import (
     AppendPlan,
     apply_append,
     apply_pop,
@@ -42,21 +42,16 @@ from ._core import (
     settle_duplicate,
     stale,
 )
-from ._driver import aggregate, call, close_client
-from ._indexes import ensure_indexes
-from ._model import check_id
-from ._mongo_bulk import app_names, export_snapshots, import_snapshots, usage_stats
-from ._mongo_queries import HEAD_FIELDS, after_position, events_window, named, session_key
-from ._mongo_shared import SharedState, add_state_update, gather_scopes, shared_state_error
-from ._values import from_bson_datetime, to_bson_datetime
-from ._version import __version__
-from .errors import (
+from .._model import check_id
+from .._values import from_bson_datetime, to_bson_datetime
+from .._version import __version__
+from ..errors import (
     InvalidArgumentError,
     SessionAlreadyExistsError,
     SessionNotFoundError,
 )
-from .models import Event, utc_now
-from .requests import (
+from ..models import Event, utc_now
+from ..requests import (
     CreateRequest,
     CreateResponse,
     DeleteRequest,
@@ -65,9 +60,14 @@ from .requests import (
     ListRequest,
     ListResponse,
 )
-from .service import SessionService
-from .session import Session
-from .snapshot import ImportOutcome, SessionSnapshot
+from ..service import SessionService
+from ..session import Session
+from ..snapshot import ImportOutcome, SessionSnapshot
+from .bulk import app_names, export_snapshots, import_snapshots, usage_stats
+from .driver import aggregate, call, close_client
+from .indexes import ensure_indexes
+from .queries import HEAD_FIELDS, after_position, events_window, named, session_key
+from .shared import SharedState, add_state_update, gather_scopes, shared_state_error
 
 __all__ = ["DEFAULT_MAX_EVENTS", "DRIVER_INFO", "MongoSessionService"]
 

@@ -19,12 +19,12 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from ._demo import describe
-from ._version import __version__
-from .errors import SessionError, SessionNotFoundError
-from .mongo import DEFAULT_MAX_EVENTS, MongoSessionService
-from .requests import DeleteRequest, GetRequest, ListRequest
-from .transcripts import FORMATS, export_sessions, import_sessions, read
+from .._version import __version__
+from ..errors import SessionError, SessionNotFoundError
+from ..mongo import DEFAULT_MAX_EVENTS, MongoSessionService
+from ..requests import DeleteRequest, GetRequest, ListRequest
+from ..transcripts import FORMATS, export_sessions, import_sessions, read
+from .conversation import describe
 
 _MOCK_CLIENTS: dict[str, Any] = {}
 
@@ -124,7 +124,7 @@ def _service(args: argparse.Namespace) -> MongoSessionService:
         raise UsageError("no database: pass --uri or set MONGODB_URI")
     database = args.database or "hector_sessions"
     if uri.startswith("mongomock://"):
-        from .testing import MockAsyncMongoClient
+        from ..testing import MockAsyncMongoClient
 
         client = _MOCK_CLIENTS.setdefault(uri, MockAsyncMongoClient())
         return MongoSessionService(client[database], max_events=args.max_events)

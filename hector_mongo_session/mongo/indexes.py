@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._driver import call
+from .driver import call
 
 ASCENDING, DESCENDING = 1, -1
 

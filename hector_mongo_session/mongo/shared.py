@@ -9,12 +9,12 @@ from typing import Any
 
 from pymongo import ReturnDocument
 
-from ._codec import SCHEMA_VERSION
-from ._core import ScopeUpdate
-from ._driver import aggregate, call
-from ._values import to_bson_datetime
-from .errors import SharedStateError, StorageError
-from .models import utc_now
+from .._codec import SCHEMA_VERSION
+from .._core import ScopeUpdate
+from .._values import to_bson_datetime
+from ..errors import SharedStateError, StorageError
+from ..models import utc_now
+from .driver import aggregate, call
 
 Bucket = dict[str, Any] | None
 """A stored state bucket (escaped keys), or None when the document does not exist."""

@@ -10,10 +10,10 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TextIO
 
-from .models import Content, Event, EventActions, FunctionCall, FunctionResponse, Part
-from .requests import CreateRequest, GetRequest, ListRequest
-from .service import SessionService
-from .session import Session
+from ..models import Content, Event, EventActions, FunctionCall, FunctionResponse, Part
+from ..requests import CreateRequest, GetRequest, ListRequest
+from ..service import SessionService
+from ..session import Session
 
 APP = "weather-bot"
 USER = "ada"

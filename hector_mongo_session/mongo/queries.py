@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._model import check_id
-from ._values import to_bson_datetime
-from .requests import GetRequest
+from .._model import check_id
+from .._values import to_bson_datetime
+from ..requests import GetRequest
 
 # Everything of a session document but its events, plus what a handle needs to know of
 # the stored arrays to check the 16 MiB limit before it writes.

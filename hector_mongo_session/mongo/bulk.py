@@ -8,12 +8,18 @@ from typing import Any
 from bson import ObjectId
 from pymongo.errors import BulkWriteError, PyMongoError
 
-from ._core import ScopeUpdate
-from ._driver import aggregate, call, translate
-from ._model import check_id
-from ._mongo_shared import Bucket, SharedState
-from .errors import SessionError, StorageError
-from .snapshot import EncodedSnapshot, ImportOutcome, SessionSnapshot, decode_snapshot, encode_batch
+from .._core import ScopeUpdate
+from .._model import check_id
+from ..errors import SessionError, StorageError
+from ..snapshot import (
+    EncodedSnapshot,
+    ImportOutcome,
+    SessionSnapshot,
+    decode_snapshot,
+    encode_batch,
+)
+from .driver import aggregate, call, translate
+from .shared import Bucket, SharedState
 
 _DUPLICATE_KEY = 11000
 
