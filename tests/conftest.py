@@ -21,7 +21,10 @@ from hector_mongo_session.testing import MockAsyncMongoClient
 MakeService = Callable[..., SessionService]
 
 MONGODB_URI = os.environ.get("MONGODB_URI")
-NO_SERVER = "MONGODB_URI is not set: no real MongoDB server to run this backend on"
+NO_SERVER = (
+    "MONGODB_URI is not set: no MongoDB server to run this backend on"
+    " (scripts/test starts a local wire-protocol one when it finds a Python >= 3.13)"
+)
 
 BACKENDS = [
     "memory",
