@@ -36,7 +36,7 @@ from .models import (
     Part,
     utc_now,
 )
-from .mongo import DEFAULT_MAX_EVENTS, MongoSessionService
+from .mongo import DEFAULT_MAX_EVENTS, DEFAULT_MAX_WINDOW_BYTES, MongoSessionService
 from .requests import (
     CreateRequest,
     CreateResponse,
@@ -57,6 +57,7 @@ __all__ = [
     "KEY_PREFIX_TEMP",
     "KEY_PREFIX_USER",
     "DEFAULT_MAX_EVENTS",
+    "DEFAULT_MAX_WINDOW_BYTES",
     "MAX_DOCUMENT_BYTES",
     "MAX_ID_LENGTH",
     "MAX_NESTING_DEPTH",

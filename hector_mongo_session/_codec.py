@@ -7,7 +7,7 @@ state deltas, metadata) are native sub-documents with escaped keys (see ``_value
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,18 +27,20 @@ from .errors import InvalidArgumentError
 from .models import Content, Event, EventActions, Part
 from .state import merge_scopes
 
-SCHEMA_VERSION = 1
-"""Version of the stored document layout, written into every document."""
+SCHEMA_VERSION = 2
+"""Version of the stored document layout, written into every document (1: release 0.1,
+whose session documents have no ``seq`` on events and no archive)."""
 
 
-def encode_event(event: Event) -> dict[str, Any]:
-    """Return the stored document of ``event`` (validating everything in it)."""
+def encode_event(event: Event, *, seq: int | None = None) -> dict[str, Any]:
+    """Return the stored document of ``event`` at position ``seq`` (validating everything
+    in it; the event's own ``seq`` is not stored: storage assigns it)."""
     if not isinstance(event, Event):
         raise InvalidArgumentError(f"expected an Event, got {type(event).__name__}")
-    doc: dict[str, Any] = {
-        "id": _string(event.id, "event.id", allow_empty=False),
-        "timestamp": to_bson_datetime(to_utc_millis(event.timestamp, "event.timestamp")),
-    }
+    doc: dict[str, Any] = {"id": _string(event.id, "event.id", allow_empty=False)}
+    if seq is not None:
+        doc["seq"] = seq
+    doc["timestamp"] = to_bson_datetime(to_utc_millis(event.timestamp, "event.timestamp"))
     for name in ("invocation_id", "author", "branch"):
         value = _string(getattr(event, name), f"event.{name}")
         if value:
@@ -69,6 +71,8 @@ def decode_event(doc: Mapping[str, Any]) -> Event:
     """Return the :class:`Event` of a stored document."""
     data = dict(doc)
     data["timestamp"] = from_bson_datetime(data["timestamp"])
+    if "seq" in data:
+        data["seq"] = int(data["seq"])
     for name in ("content", "actions", "custom_metadata"):
         if name in data:
             data[name] = decode_value(data[name])
@@ -202,8 +206,18 @@ def session_document(
         "state": state,
         "events": [],
         "event_bytes": [],
+        "archived_through": 0,
         "schema_version": SCHEMA_VERSION,
     }
+
+
+def with_seqs(events: Sequence[Mapping[str, Any]], first_seq: int) -> list[Mapping[str, Any]]:
+    """Window events with their ``seq`` (schema-1 documents did not store it; a window is
+    contiguous, so position tells)."""
+    return [
+        event if "seq" in event else {**event, "seq": first_seq + i}
+        for i, event in enumerate(events)
+    ]
 
 
 def bson_size(doc: Mapping[str, Any]) -> int:

@@ -34,9 +34,15 @@ def array_overhead(count: int) -> int:
 
 
 def session_header_bytes(
-    *, app_name: str, user_id: str, session_id: str, state: Mapping[str, Any]
+    *,
+    app_name: str,
+    user_id: str,
+    session_id: str,
+    state: Mapping[str, Any],
+    metadata: Mapping[str, Any] | None = None,
 ) -> int:
-    """Size of a session document with empty event arrays (counters sized as int64)."""
+    """Size of a session document with empty event arrays (counters sized as int64, every
+    optional field present)."""
     return bson_size(
         {
             "_id": _SOME_ID,
@@ -50,7 +56,11 @@ def session_header_bytes(
             "state": state,
             "events": [],
             "event_bytes": [],
-            "schema_version": 1,
+            "archived_through": Int64(0),
+            "dropped_through": Int64(0),
+            "archive_max_time": _EPOCH,
+            "metadata": metadata or {},
+            "schema_version": 2,
         }
     )
 

@@ -11,28 +11,33 @@ import builtins
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
-from bson import ObjectId
-
-from ._codec import decode_state
+from ._append import AppendPlan, apply_append, apply_pop, plan_append, settle_duplicate
+from ._codec import decode_event, decode_state, with_seqs
 from ._core import (
     ScopeUpdate,
-    apply_append,
-    apply_pop,
     build_session,
     check_current,
-    check_max_events,
     decode_page_token,
     encode_page_token,
     expect,
-    plan_append,
     plan_create,
     replaced,
     select_events,
-    settle_duplicate,
 )
 from ._model import check_id
 from ._values import from_bson_datetime, to_bson_datetime
+from ._window import (
+    DEFAULT_MAX_EVENTS,
+    DEFAULT_MAX_WINDOW_BYTES,
+    WindowBounds,
+    archive_span,
+    bucket_document,
+    combine_events,
+    merge_archived,
+    split_into_buckets,
+)
 from .errors import (
+    InvalidArgumentError,
     SessionAlreadyExistsError,
     SessionError,
     SessionNotFoundError,
@@ -60,17 +65,23 @@ class InMemoryService(SessionService):
     """A session service that keeps everything in memory.
 
     Args:
-        max_events: keep at most this many most recent events per session (``None``:
-            keep all), like the MongoDB service's cap.
+        max_events: the window's bound in events, like the MongoDB service's.
+        max_window_bytes: the window's bound in bytes, like the MongoDB service's.
+            Older events move to an in-memory archive, exactly as they would in MongoDB.
     """
 
-    def __init__(self, *, max_events: int | None = None) -> None:
-        self._max_events = check_max_events(max_events)
+    def __init__(
+        self,
+        *,
+        max_events: int | None = DEFAULT_MAX_EVENTS,
+        max_window_bytes: int = DEFAULT_MAX_WINDOW_BYTES,
+    ) -> None:
+        self._bounds = WindowBounds.of(max_events, max_window_bytes)
         self._sessions: dict[_Key, dict[str, Any]] = {}
         self._app_states: dict[str, dict[str, Any]] = {}
         self._user_states: dict[tuple[str, str], dict[str, Any]] = {}
-        # The ids of each session's stored events: an event id is stored at most once.
-        self._event_ids: dict[_Key, set[str]] = {}
+        # Archive buckets per session key, as the MongoDB archive holds them.
+        self._archive: dict[_Key, builtins.list[dict[str, Any]]] = {}
 
     async def create(self, request: CreateRequest) -> CreateResponse:
         plan = plan_create(request, now=utc_now())
@@ -79,54 +90,122 @@ class InMemoryService(SessionService):
         if key in self._sessions:
             raise SessionAlreadyExistsError(app_name=key[0], user_id=key[1], session_id=key[2])
         self._sessions[key] = document
-        self._event_ids[key] = set()
         self._update_shared(key[0], key[1], plan.app_update, plan.user_update)
         return CreateResponse(session=self._session_of(document, []))
 
     async def get(self, request: GetRequest) -> GetResponse:
         expect(request, GetRequest)
-        document = self._document(request.app_name, request.user_id, request.session_id)
-        events = select_events(
-            document["events"],
-            num_recent_events=request.num_recent_events,
-            after=request.after,
+        key = self._key(request.app_name, request.user_id, request.session_id)
+        document = self._document(*key)
+        after = None if request.after is None else to_bson_datetime(request.after)
+        window = with_seqs(document["events"], document["archived_through"] + 1)
+        selected = select_events(
+            window, num_recent_events=request.num_recent_events, after=request.after
         )
-        return GetResponse(session=self._session_of(document, events))
+        span = archive_span(
+            num_recent_events=request.num_recent_events,
+            after=after,
+            window_matched=len(selected),
+            archived_through=document["archived_through"],
+            dropped_through=document.get("dropped_through", 0),
+            archive_max_time=document.get("archive_max_time"),
+        )
+        if span is not None:
+            archived = merge_archived(
+                self._buckets_of(key, document),
+                first=span[0],
+                last=span[1],
+                operation="get",
+                complete=after is None,
+            )
+            selected = combine_events(
+                archived, selected, num_recent_events=request.num_recent_events, after=after
+            )
+        return GetResponse(session=self._session_of(document, selected))
+
+    async def iter_events(
+        self, *, app_name: str, user_id: str, session_id: str, after_seq: int = 0
+    ) -> AsyncIterator[Event]:
+        key = self._key(app_name, user_id, session_id)
+        document = self._document(*key)
+        through = document["archived_through"]
+        first = max(after_seq, document.get("dropped_through", 0)) + 1
+        window = with_seqs(document["events"], through + 1)
+        if first <= through:
+            for event in merge_archived(
+                self._buckets_of(key, document), first=first, last=through, operation="iter"
+            ):
+                yield decode_event(event)
+        for event in window:
+            if event["seq"] > after_seq:
+                yield decode_event(event)
 
     async def append_event(self, session: Session, event: Event) -> None:
         if isinstance(event, Event) and event.partial:
             return
-        plan = plan_append(session, event, max_events=self._max_events)
+        await self.append_events(session, [event])
+
+    async def append_events(self, session: Session, events: Sequence[Event]) -> None:
+        events = [event for event in events if not (isinstance(event, Event) and event.partial)]
+        if not events:
+            return
+        plan = plan_append(session, events, bounds=self._bounds)
         key = (session.app_name, session.user_id, session.id)
         document = self._document(*key)
-        events, sizes = document["events"], document["event_bytes"]
-        if not replaced(session, document) and plan.event_id in self._event_ids[key]:
-            if settle_duplicate(
-                session,
-                plan,
-                stored_revision=document["revision"],
-                last_event_id=events[-1]["id"],
-                oldest_event_bytes=sizes[0],
-            ):
-                self._update_shared(key[0], key[1], plan.app_update, plan.user_update)
+        window = document["events"]
+        stored_ids = {stored["id"] for stored in window}
+        if not replaced(session, document) and stored_ids.intersection(plan.event_ids):
+            self._settle_stored(session, plan, document, stored_ids)
             return
         check_current(session, document)
-        events.append(plan.event_document)
-        sizes.append(plan.event_size)
-        self._event_ids[key].add(plan.event_id)
-        if self._max_events is not None and len(events) > self._max_events:
-            dropped = len(events) - self._max_events
-            self._event_ids[key].difference_update(doc["id"] for doc in events[:dropped])
-            del events[:dropped]
-            del sizes[:dropped]
+        if plan.needs_sizes:
+            session.stored.sizes = builtins.list(document["event_bytes"])
+            plan = plan_append(session, events, bounds=self._bounds)
+        if plan.upgrade:
+            document.update(plan.upgrade)
+        if plan.move is not None:
+            self._archive_oldest(key, document, plan)
+        window.extend(plan.event_documents)
+        document["event_bytes"].extend(plan.event_sizes)
         document["state"] = plan.session_update.apply_to(document["state"])
         document["revision"] += 1
-        document["event_count"] += 1
+        document["event_count"] += len(plan.event_documents)
+        document["schema_version"] = 2
         document["last_update_time"] = max(
             document["last_update_time"], to_bson_datetime(plan.timestamp)
         )
         self._update_shared(key[0], key[1], plan.app_update, plan.user_update)
-        apply_append(session, plan, oldest_event_bytes=sizes[0])
+        apply_append(session, plan)
+
+    def _settle_stored(
+        self, session: Session, plan: AppendPlan, document: dict[str, Any], stored: set[str]
+    ) -> None:
+        if not stored.issuperset(plan.event_ids):
+            raise InvalidArgumentError(
+                "some events of this append are stored already and some are not; "
+                "append the ones that are not"
+            )
+        newest = [event["id"] for event in document["events"][-len(plan.event_ids) :]]
+        if settle_duplicate(session, plan, stored_revision=document["revision"], last_ids=newest):
+            key = (session.app_name, session.user_id)
+            self._update_shared(key[0], key[1], plan.app_update, plan.user_update)
+
+    def _archive_oldest(self, key: _Key, document: dict[str, Any], plan: AppendPlan) -> None:
+        move = plan.move
+        assert move is not None
+        window, sizes = document["events"], document["event_bytes"]
+        moving = with_seqs(window[: move.count], move.first_seq)
+        buckets = self._archive.setdefault(key, [])
+        now = utc_now()
+        for bucket in split_into_buckets(move.first_seq, moving, sizes[: move.count]):
+            buckets.append(
+                bucket_document(document, bucket, revision=move.planned_revision, now=now)
+            )
+        newest = max(event["timestamp"] for event in moving)
+        document["archive_max_time"] = max(document.get("archive_max_time", newest), newest)
+        document["archived_through"] = move.last_seq
+        del window[: move.count]
+        del sizes[: move.count]
 
     async def list(self, request: ListRequest) -> ListResponse:
         expect(request, ListRequest)
@@ -161,7 +240,7 @@ class InMemoryService(SessionService):
             check_id(request.session_id, "session_id"),
         )
         self._sessions.pop(key, None)
-        self._event_ids.pop(key, None)
+        self._archive.pop(key, None)
 
     async def pop_event(self, session: Session) -> Event | None:
         expect(session, Session)
@@ -169,10 +248,11 @@ class InMemoryService(SessionService):
         document = self._document(*key)
         check_current(session, document)
         if not document["events"]:
+            _check_nothing_archived(document)
             return None
-        popped = document["events"].pop()
+        popped = with_seqs(document["events"][-1:], document["event_count"])[0]
+        document["events"].pop()
         size = document["event_bytes"].pop()
-        self._event_ids[key].discard(popped["id"])
         document["revision"] += 1
         document["event_count"] -= 1
         return apply_pop(session, popped, size)
@@ -185,15 +265,14 @@ class InMemoryService(SessionService):
         self, snapshots: Sequence[SessionSnapshot]
     ) -> builtins.list[ImportOutcome]:
         outcomes: builtins.list[ImportOutcome] = []
-        for item in encode_batch(snapshots, max_events=self._max_events):
+        for item in encode_batch(snapshots, bounds=self._bounds):
             if isinstance(item, SessionError):
                 outcomes.append(item)
             elif item.key in self._sessions:
                 outcomes.append("present")
             else:
-                document = {"_id": ObjectId(), **item.document}
-                self._sessions[item.key] = document
-                self._event_ids[item.key] = {event["id"] for event in document["events"]}
+                self._sessions[item.key] = item.document
+                self._archive[item.key] = item.buckets
                 self._update_shared(item.key[0], item.key[1], item.app_update, item.user_update)
                 outcomes.append("imported")
         return outcomes
@@ -211,18 +290,34 @@ class InMemoryService(SessionService):
                 check_id(value, name)
         for key in sorted(self._sessions):
             if all(want is None or want == have for want, have in zip(wanted, key, strict=True)):
+                document = self._sessions[key]
                 yield decode_snapshot(
-                    self._sessions[key],
+                    document,
+                    archived=self._archived(key, document),
                     app_state=self._app_states.get(key[0]),
                     user_state=self._user_states.get((key[0], key[1])),
                 )
 
-    def _document(self, app_name: str, user_id: str, session_id: str) -> dict[str, Any]:
-        key = (
+    def _key(self, app_name: str, user_id: str, session_id: str) -> _Key:
+        return (
             check_id(app_name, "app_name"),
             check_id(user_id, "user_id"),
             check_id(session_id, "session_id"),
         )
+
+    def _buckets_of(self, key: _Key, document: Mapping[str, Any]) -> builtins.list[Any]:
+        return [b for b in self._archive.get(key, []) if b["session"] == document["_id"]]
+
+    def _archived(self, key: _Key, document: Mapping[str, Any]) -> builtins.list[Any]:
+        first, last = document.get("dropped_through", 0) + 1, document["archived_through"]
+        if first > last:
+            return []
+        return merge_archived(
+            self._buckets_of(key, document), first=first, last=last, operation="export"
+        )
+
+    def _document(self, app_name: str, user_id: str, session_id: str) -> dict[str, Any]:
+        key = self._key(app_name, user_id, session_id)
         try:
             return self._sessions[key]
         except KeyError:
@@ -234,15 +329,12 @@ class InMemoryService(SessionService):
         self, document: Mapping[str, Any], events: builtins.list[Mapping[str, Any]]
     ) -> Session:
         app_name, user_id = document["app_name"], document["user_id"]
-        sizes = document["event_bytes"]
         return build_session(
             document,
             app_state=self._app_states.get(app_name),
             user_state=self._user_states.get((app_name, user_id)),
             event_documents=events,
-            events_stored=len(sizes),
-            events_bytes=sum(sizes),
-            oldest_event_bytes=sizes[0] if sizes else 0,
+            window_sizes=builtins.list(document["event_bytes"]),
         )
 
     def _update_shared(
@@ -253,6 +345,14 @@ class InMemoryService(SessionService):
         if user:
             key = (app_name, user_id)
             self._user_states[key] = user.apply_to(self._user_states.get(key, {}))
+
+
+def _check_nothing_archived(document: Mapping[str, Any]) -> None:
+    if document["archived_through"] > document.get("dropped_through", 0):
+        raise InvalidArgumentError(
+            "pop_event removes events of the session document's window only, and the window "
+            "is empty: the newest event is in the archive"
+        )
 
 
 def _list_order(document: Mapping[str, Any]) -> tuple[Any, str, str]:

@@ -169,11 +169,27 @@ class Event(Model):
     """Ids of function calls whose results arrive later."""
     custom_metadata: dict[str, Any] | None = None
     """Free-form, JSON-like metadata."""
+    seq: int | None = Field(default=None, ge=1, strict=True)
+    """The event's 1-based position in its session's whole history, set on events read
+    from storage (``None`` on an event never stored). Assigned by the service: the value
+    of an event being appended is ignored."""
 
     @field_validator("timestamp")
     @classmethod
     def _utc_millis(cls, value: datetime) -> datetime:
         return to_utc_millis(value, "timestamp")
+
+    def __eq__(self, other: object) -> bool:
+        # An event read back equals the event that was appended: ``seq`` says where
+        # storage put it, not what it is.
+        if not isinstance(other, Event):
+            return NotImplemented
+        mine, theirs = dict(self.__dict__), dict(other.__dict__)
+        mine.pop("seq", None)
+        theirs.pop("seq", None)
+        return mine == theirs
+
+    __hash__ = None  # type: ignore[assignment]
 
     @property
     def text(self) -> str:

@@ -70,16 +70,24 @@ class Events(Sequence[Event]):
 @dataclass
 class StoredShape:
     """What a handle knows of its stored document, so a backend can check the 16 MiB limit
-    before sending an append (exact: the append only applies at this handle's revision)."""
+    and plan archive moves before sending an append (exact: the append only applies at
+    this handle's revision)."""
 
     state: dict[str, Any] = field(default_factory=dict)
     """The session-scope state exactly as stored (escaped keys, encoded values)."""
     events_stored: int = 0
-    """Events in the stored array (at most the cap)."""
+    """Events in the document's window."""
     events_bytes: int = 0
-    """Sum of the BSON sizes of the stored events."""
-    oldest_event_bytes: int = 0
-    """BSON size of the oldest stored event (the next one a capped push drops)."""
+    """Sum of the BSON sizes of the window's events."""
+    sizes: list[int] | None = field(default_factory=list)
+    """The BSON size of each window event, oldest first (``None``: not loaded, as for
+    sessions returned by ``list``)."""
+    archived_through: int = 0
+    """Events up to this seq are in the archive (the window starts after it)."""
+    dropped_through: int = 0
+    """Events up to this seq were dropped by a schema-1 document's cap (exist nowhere)."""
+    schema_version: int = 2
+    """The stored document's layout version (1: written by release 0.1)."""
     app_state: dict[str, Any] = field(default_factory=dict)
     """The app-scope bucket as last seen (stored form; other sessions may change it)."""
     user_state: dict[str, Any] = field(default_factory=dict)
@@ -104,7 +112,7 @@ class Session:
         revision: the stored revision this object reflects; every append bumps it, and an
             append through an object whose revision is older than storage's raises
             ``StaleSessionError``.
-        event_count: events ever appended (a capped store may hold fewer).
+        event_count: events in the session's whole history (the seq of the newest).
         metadata: what an import kept besides state (``system`` prompt, ``tools``,
             ``source``); empty for sessions created with ``create``.
         stored: bookkeeping of the stored document, used by the services.
@@ -166,11 +174,12 @@ class Session:
         """The loaded events, oldest first (read-only)."""
         return self._events
 
-    def _record_append(self, document: Mapping[str, Any], timestamp: datetime) -> None:
-        """Add a stored event document to this object (after a successful write)."""
-        self._events._append_document(document)
+    def _record_append(self, documents: Sequence[Mapping[str, Any]], timestamp: datetime) -> None:
+        """Add stored event documents to this object (after one successful write)."""
+        for document in documents:
+            self._events._append_document(document)
         self.revision += 1
-        self.event_count += 1
+        self.event_count += len(documents)
         self.last_update_time = max(self.last_update_time, timestamp)
 
     def __repr__(self) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from bson import ObjectId
 from pydantic import Field, field_validator
 
 from ._codec import (
@@ -21,6 +22,7 @@ from ._codec import (
     decode_merged_state,
     decode_state,
     encode_event,
+    with_seqs,
 )
 from ._core import ScopeUpdate, scope_update
 from ._model import Id, Model
@@ -32,6 +34,7 @@ from ._values import (
     to_bson_datetime,
     to_utc_millis,
 )
+from ._window import WindowBounds, bucket_document, split_into_buckets
 from .errors import DocumentTooLargeError, InvalidArgumentError, SessionError
 from .models import Event, utc_now
 from .state import KEY_PREFIX_TEMP, split_by_scope
@@ -71,9 +74,11 @@ class SessionSnapshot(Model):
 
 @dataclass
 class EncodedSnapshot:
-    """A snapshot as documents: the session document and its shared-state updates."""
+    """A snapshot as documents: the session document (its window of recent events), the
+    archive buckets of older events, and its shared-state updates."""
 
     document: dict[str, Any]
+    buckets: list[dict[str, Any]]
     app_update: ScopeUpdate
     user_update: ScopeUpdate
 
@@ -83,12 +88,12 @@ class EncodedSnapshot:
         return (doc["app_name"], doc["user_id"], doc["session_id"])
 
 
-def encode_snapshot(snapshot: SessionSnapshot, *, max_events: int | None) -> EncodedSnapshot:
+def encode_snapshot(snapshot: SessionSnapshot, *, bounds: WindowBounds | None) -> EncodedSnapshot:
     """Validate a snapshot and return its documents (raise before anything is written).
 
     Partial events are left out; ``temp:`` keys are dropped from state and from event
-    deltas; with ``max_events`` only the most recent events are kept (``event_count``
-    still counts them all).
+    deltas. Every event is kept: the newest fill the window within ``bounds``, the others
+    go to archive buckets (``bounds=None``: all in the window, no size limit, for files).
     """
     if not isinstance(snapshot, SessionSnapshot):
         raise InvalidArgumentError(f"expected a SessionSnapshot, got {type(snapshot).__name__}")
@@ -101,12 +106,14 @@ def encode_snapshot(snapshot: SessionSnapshot, *, max_events: int | None) -> Enc
         duplicate = next(event_id for event_id in ids if ids.count(event_id) > 1)
         raise InvalidArgumentError(f"event id {duplicate!r} appears twice in the session")
     count = max(snapshot.event_count or 0, len(events))
-    kept = events if max_events is None else events[-max_events:]
-    documents = [encode_event(event) for event in kept]
+    dropped = count - len(events)
+    documents = [encode_event(event, seq=dropped + i + 1) for i, event in enumerate(events)]
+    sizes = [bson_size(doc) for doc in documents]
     times = [event.timestamp for event in events]
     created = snapshot.created_at or (min(times) if times else utc_now())
     updated = snapshot.last_update_time or max([created, *times])
     document: dict[str, Any] = {
+        "_id": ObjectId(),
         "app_name": snapshot.app_name,
         "user_id": snapshot.user_id,
         "session_id": snapshot.session_id,
@@ -118,41 +125,83 @@ def encode_snapshot(snapshot: SessionSnapshot, *, max_events: int | None) -> Enc
             {key: value for key, value in session_part.items() if value is not None}, "state"
         ),
         "events": documents,
-        "event_bytes": [bson_size(doc) for doc in documents],
+        "event_bytes": sizes,
+        "archived_through": dropped,
         "schema_version": SCHEMA_VERSION,
     }
+    if dropped:
+        document["dropped_through"] = dropped
     if snapshot.metadata:
         document["metadata"] = encode_mapping(snapshot.metadata, "metadata")
-    size = bson_size(document) + 17  # + the _id the database adds
-    if size > MAX_DOCUMENT_BYTES:
-        raise DocumentTooLargeError(
-            f"session {snapshot.session_id!r} would be {size} bytes as one document, over "
-            f"MongoDB's {MAX_DOCUMENT_BYTES}-byte limit; import it with a lower max_events",
-            what="session",
-            size=size,
-            limit=MAX_DOCUMENT_BYTES,
-        )
+    buckets: list[dict[str, Any]] = []
+    if bounds is not None:
+        buckets = _archive_older(document, bounds)
     app_values = {key: value for key, value in app_part.items() if value is not None}
     user_values = {key: value for key, value in user_part.items() if value is not None}
     return EncodedSnapshot(
-        document, scope_update(app_values, "state"), scope_update(user_values, "state")
+        document, buckets, scope_update(app_values, "state"), scope_update(user_values, "state")
     )
+
+
+def _archive_older(document: dict[str, Any], bounds: WindowBounds) -> list[dict[str, Any]]:
+    """Keep the newest events in ``document``'s window; return the others as buckets."""
+    documents, sizes = document["events"], document["event_bytes"]
+    header = bson_size({**document, "events": [], "event_bytes": []}) + 64
+    room = MAX_DOCUMENT_BYTES - header
+    kept = 0
+    while kept < len(sizes) and bounds.has_room(
+        kept, sum(sizes[len(sizes) - kept :]), [sizes[-kept - 1]], room=room
+    ):
+        kept += 1
+    if kept == 0 and sizes:
+        too_big = sizes[-1]
+        raise DocumentTooLargeError(
+            f"session {document['session_id']!r} has an event of {too_big} bytes as BSON, "
+            f"too large for a {MAX_DOCUMENT_BYTES}-byte document beside its state",
+            what="event",
+            size=too_big,
+            limit=room,
+        )
+    if header > MAX_DOCUMENT_BYTES:
+        raise DocumentTooLargeError(
+            f"session {document['session_id']!r} would be {header} bytes without events, "
+            f"over MongoDB's {MAX_DOCUMENT_BYTES}-byte limit",
+            what="session",
+            size=header,
+            limit=MAX_DOCUMENT_BYTES,
+        )
+    moving = len(sizes) - kept
+    if not moving:
+        return []
+    first = document["archived_through"] + 1
+    buckets = [
+        bucket_document(document, bucket, revision=document["revision"], now=utc_now())
+        for bucket in split_into_buckets(first, documents[:moving], sizes[:moving])
+    ]
+    document["archive_max_time"] = max(event["timestamp"] for event in documents[:moving])
+    document["archived_through"] = first + moving - 1
+    document["events"], document["event_bytes"] = documents[moving:], sizes[moving:]
+    return buckets
 
 
 def decode_snapshot(
     document: Mapping[str, Any],
     *,
+    archived: Sequence[Mapping[str, Any]],
     app_state: Mapping[str, Any] | None,
     user_state: Mapping[str, Any] | None,
 ) -> SessionSnapshot:
-    """Return the snapshot of a stored session document and its shared-state buckets."""
+    """Return the snapshot of a stored session: its document, its archived events (oldest
+    first) and its shared-state buckets."""
     state = decode_merged_state(document.get("state"), app_state, user_state)
+    window = document.get("events", [])
+    through = document.get("archived_through", document["event_count"] - len(window))
     return SessionSnapshot(
         app_name=document["app_name"],
         user_id=document["user_id"],
         session_id=document["session_id"],
         state=state,
-        events=[decode_event(event) for event in document.get("events", [])],
+        events=[decode_event(event) for event in [*archived, *with_seqs(window, through + 1)]],
         created_at=from_bson_datetime(document["created_at"]),
         last_update_time=from_bson_datetime(document["last_update_time"]),
         event_count=document["event_count"],
@@ -161,14 +210,14 @@ def decode_snapshot(
 
 
 def encode_batch(
-    snapshots: Sequence[SessionSnapshot], *, max_events: int | None
+    snapshots: Sequence[SessionSnapshot], *, bounds: WindowBounds | None
 ) -> list[EncodedSnapshot | SessionError]:
     """Encode each snapshot, keeping per-snapshot errors in place."""
     encoded: list[EncodedSnapshot | SessionError] = []
     seen: set[tuple[str, str, str]] = set()
     for snapshot in snapshots:
         try:
-            item = encode_snapshot(snapshot, max_events=max_events)
+            item = encode_snapshot(snapshot, bounds=bounds)
         except SessionError as error:
             encoded.append(error)
             continue

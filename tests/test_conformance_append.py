@@ -278,18 +278,22 @@ async def test_values_are_normalised_as_stored(service: SessionService) -> None:
     assert (await reload(service, session)).state.to_dict() == expected
 
 
-async def test_max_events_keeps_the_most_recent_and_counts_all(make_service: MakeService) -> None:
+async def test_events_past_the_window_are_archived_never_lost(make_service: MakeService) -> None:
     service = make_service(max_events=3)
     session = await create(service)
     for i in range(5):
         await service.append_event(session, text_event(f"m{i}", delta={f"k{i}": i}))
     stored = await reload(service, session)
-    assert texts(stored) == ["m2", "m3", "m4"]
+    assert texts(stored) == [f"m{i}" for i in range(5)], "events past the window were lost"
+    assert [event.seq for event in stored.events] == [1, 2, 3, 4, 5]
     assert stored.event_count == 5
     assert stored.revision == 5
-    assert stored.state.to_dict() == {f"k{i}": i for i in range(5)}, "the cap dropped state"
+    assert stored.state.to_dict() == {f"k{i}": i for i in range(5)}
     await service.append_event(stored, text_event("m5"))
-    assert texts(await reload(service, session)) == ["m3", "m4", "m5"]
+    assert texts(await reload(service, session)) == [f"m{i}" for i in range(6)]
+    recent = await reload(service, session, num_recent_events=4)
+    assert texts(recent) == ["m2", "m3", "m4", "m5"], "a recent window reaching the archive"
+    assert [event.seq for event in recent.events] == [3, 4, 5, 6]
 
 
 async def test_pop_event_removes_the_newest_event(service: SessionService) -> None:

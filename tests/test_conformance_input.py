@@ -23,7 +23,7 @@ from hector_mongo_session import (
 )
 
 from .conftest import MakeService
-from .helpers import APP, USER, create, reload, text_event
+from .helpers import APP, USER, create, reload, text_event, texts
 
 BAD_IDS: list[Any] = [
     {"$ne": ""},
@@ -213,34 +213,50 @@ async def test_an_event_too_large_for_any_session_is_refused(service: SessionSer
     assert len(stored.events) == 0
 
 
-async def test_an_append_that_would_pass_16_mib_is_refused(service: SessionService) -> None:
+async def test_big_events_never_lock_a_session(service: SessionService) -> None:
     session = await create(service)
     nine_mib = "x" * (9 * 1024 * 1024)
     await service.append_event(session, text_event(nine_mib))
+    # Two of them cannot share a 16 MiB document: the first moves to the archive.
+    await service.append_event(session, text_event(nine_mib, delta={"k": 1}))
+    stored = await reload(service, session, num_recent_events=1)
+    assert stored.revision == 2
+    assert stored.state["k"] == 1
+    # the handle from a windowed get knows the window's sizes too
+    await service.append_event(stored, text_event(nine_mib))
+    await service.append_event(stored, text_event("small"))
+    full = await reload(service, session)
+    assert [len(event.text) for event in full.events] == [len(nine_mib)] * 3 + [5]
+    assert [event.seq for event in full.events] == [1, 2, 3, 4]
+
+
+async def test_an_event_that_cannot_fit_beside_the_state_is_refused(
+    service: SessionService,
+) -> None:
+    nine_mib = "x" * (9 * 1024 * 1024)
+    session = await create(service, state={"big": nine_mib})
+    await service.append_event(session, text_event("small"))
     with pytest.raises(DocumentTooLargeError) as caught:
         await service.append_event(session, text_event(nine_mib, delta={"k": 1}))
-    assert not isinstance(caught.value, EventTooLargeError)
-    assert caught.value.what == "session"
-    assert caught.value.size > MAX_DOCUMENT_BYTES
+    assert isinstance(caught.value, EventTooLargeError)
+    assert caught.value.limit < MAX_DOCUMENT_BYTES - len(nine_mib)
     assert session.revision == 1
-    stored = await reload(service, session, num_recent_events=1)
+    stored = await reload(service, session)
     assert stored.revision == 1
     assert "k" not in stored.state
-    # the handle from a windowed get knows the document's size too
-    with pytest.raises(DocumentTooLargeError):
-        await service.append_event(stored, text_event(nine_mib))
-    await service.append_event(stored, text_event("small"))
+    assert texts(stored) == ["small"]
 
 
-async def test_the_cap_makes_room_for_new_events(make_service: MakeService) -> None:
+async def test_a_window_of_one_event_archives_every_older_one(make_service: MakeService) -> None:
     service = make_service(max_events=1)
     session = await create(service)
     nine_mib = "x" * (9 * 1024 * 1024)
     await service.append_event(session, text_event(nine_mib))
-    await service.append_event(session, text_event(nine_mib))  # replaces the first
+    await service.append_event(session, text_event(nine_mib))
     stored = await reload(service, session)
     assert stored.event_count == 2
-    assert len(stored.events) == 1
+    assert len(stored.events) == 2
+    assert len((await reload(service, session, num_recent_events=1)).events) == 1
 
 
 async def test_state_that_would_pass_16_mib_is_refused(service: SessionService) -> None:

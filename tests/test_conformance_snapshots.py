@@ -87,12 +87,22 @@ async def test_a_bad_snapshot_fails_alone(service: SessionService) -> None:
     assert ids == ["good"]
 
 
-async def test_the_cap_applies_to_imports(make_service: MakeService) -> None:
+async def test_imports_store_whole_histories_past_the_window(make_service: MakeService) -> None:
     service = make_service(max_events=1)
     await service.import_snapshots([_snapshot()])
     [snapshot] = [s async for s in service.export_snapshots()]
-    assert [e.text for e in snapshot.events] == ["world"]
+    assert [e.text for e in snapshot.events] == ["hello", "world"], "the import dropped events"
+    assert [e.seq for e in snapshot.events] == [1, 2]
     assert snapshot.event_count == 2
+    stored = await service.get(
+        GetRequest(
+            app_name=snapshot.app_name,
+            user_id=snapshot.user_id,
+            session_id=snapshot.session_id,
+            num_recent_events=1,
+        )
+    )
+    assert [e.text for e in stored.session.events] == ["world"]
 
 
 async def test_partial_events_and_temp_keys_are_not_imported(service: SessionService) -> None:

@@ -173,15 +173,19 @@ async def test_create_and_delete_survive_a_fault_at_every_call(
             assert caught.value.session is not None
             assert caught.value.session.id == session_id
 
-    victim = await create(service)
-    request = DeleteRequest(app_name=APP, user_id=USER, session_id=victim.id)
-    recording.fault = fail_at("sessions", "delete_one", phase, ERRORS[error]())
-    with pytest.raises(StorageError):
-        await service.delete(request)
-    recording.fault = None
-    await service.delete(request)  # delete is idempotent: retrying converges
-    with pytest.raises(SessionError):
-        await reload(service, victim)
+    for collection, method in [
+        ("sessions", "find_one_and_delete"),
+        ("session_events", "delete_many"),
+    ]:
+        victim = await create(service)
+        request = DeleteRequest(app_name=APP, user_id=USER, session_id=victim.id)
+        recording.fault = fail_at(collection, method, phase, ERRORS[error]())
+        with pytest.raises(StorageError):
+            await service.delete(request)
+        recording.fault = None
+        await service.delete(request)  # delete is idempotent: retrying converges
+        with pytest.raises(SessionError):
+            await reload(service, victim)
 
 
 @pytest.mark.parametrize(("phase", "error"), FAULTS)

@@ -75,6 +75,7 @@ async def test_the_session_document_is_native_readable_bson(mongo_database: Any)
         "events": [
             {
                 "id": "e1",
+                "seq": 1,
                 "timestamp": at(1).replace(tzinfo=None),
                 "invocation_id": "inv-1",
                 "author": "forecaster",
@@ -93,7 +94,8 @@ async def test_the_session_document_is_native_readable_bson(mongo_database: Any)
                 "actions": {"state_delta": {"last_city": "Oslo"}},
             }
         ],
-        "schema_version": 1,
+        "archived_through": 0,
+        "schema_version": 2,
     }
 
 
@@ -128,19 +130,33 @@ async def test_keys_with_dots_and_dollars_are_escaped_in_storage(mongo_database:
     assert await mongo_database["sessions"].find_one({"state.ui%2Etheme": "dark"}) is not None
 
 
-async def test_the_cap_keeps_recent_events_and_event_count_keeps_counting(
+async def test_the_window_keeps_recent_events_and_the_archive_the_older(
     mongo_database: Any,
 ) -> None:
-    service = MongoSessionService(mongo_database, max_events=3)
+    service = MongoSessionService(mongo_database, max_events=8)
     session = await create(service, session_id="s1")
-    for i in range(7):
+    for i in range(10):
         await service.append_event(session, text_event(f"m{i}"))
     raw = await _raw(mongo_database, "s1")
-    assert [event["content"]["parts"][0]["text"] for event in raw["events"]] == ["m4", "m5", "m6"]
-    assert len(raw["event_bytes"]) == 3
-    assert raw["event_count"] == 7
-    assert raw["revision"] == 7
-    assert texts(await reload(service, session)) == ["m4", "m5", "m6"]
+    # The 9th append moved the oldest two out (down to 3/4 of the window), the 10th fit.
+    assert [event["content"]["parts"][0]["text"] for event in raw["events"]] == [
+        f"m{i}" for i in range(2, 10)
+    ]
+    assert [event["seq"] for event in raw["events"]] == list(range(3, 11))
+    assert len(raw["event_bytes"]) == 8
+    assert (raw["event_count"], raw["revision"], raw["archived_through"]) == (10, 10, 2)
+    assert isinstance(raw["archive_max_time"], datetime)
+    buckets = await mongo_database["session_events"].find({"session_id": "s1"}).to_list(None)
+    assert len(buckets) == 1
+    bucket = buckets[0]
+    assert bucket["_id"] == {"session": raw["_id"], "first_seq": 1}
+    assert (bucket["app_name"], bucket["user_id"], bucket["session"]) == (APP, USER, raw["_id"])
+    assert (bucket["first_seq"], bucket["last_seq"], bucket["revision"]) == (1, 2, 8)
+    assert [event["seq"] for event in bucket["events"]] == [1, 2]
+    assert [event["content"]["parts"][0]["text"] for event in bucket["events"]] == ["m0", "m1"]
+    assert isinstance(bucket["min_time"], datetime)
+    assert isinstance(bucket["archived_at"], datetime)
+    assert texts(await reload(service, session)) == [f"m{i}" for i in range(10)]
 
 
 async def test_default_event_fields_are_left_out(mongo_database: Any) -> None:
@@ -148,7 +164,9 @@ async def test_default_event_fields_are_left_out(mongo_database: Any) -> None:
     session = await create(service, session_id="s1")
     await service.append_event(session, Event(id="e", author="user", timestamp=at(0)))
     raw = await _raw(mongo_database, "s1")
-    assert raw["events"] == [{"id": "e", "timestamp": at(0).replace(tzinfo=None), "author": "user"}]
+    assert raw["events"] == [
+        {"id": "e", "seq": 1, "timestamp": at(0).replace(tzinfo=None), "author": "user"}
+    ]
 
 
 async def test_ensure_indexes_is_idempotent_and_names_the_indexes(mongo_database: Any) -> None:
@@ -159,8 +177,17 @@ async def test_ensure_indexes_is_idempotent_and_names_the_indexes(mongo_database
         "sessions.session_key",
         "sessions.user_sessions_by_update",
         "sessions.app_sessions_by_update",
+        "session_events.archive_range",
         "app_states.app_key",
         "user_states.user_key",
+    ]
+    archive = await mongo_database["session_events"].index_information()
+    assert archive["archive_range"]["key"] == [
+        ("app_name", 1),
+        ("user_id", 1),
+        ("session_id", 1),
+        ("session", 1),
+        ("last_seq", 1),
     ]
     info = await mongo_database["sessions"].index_information()
     assert info["session_key"]["unique"] is True
@@ -230,7 +257,12 @@ async def test_a_list_and_a_delete_are_one_call_on_sessions(mongo_database: Any)
     session = await create(service)
     recording.reset()
     await service.delete(DeleteRequest(app_name=APP, user_id=USER, session_id=session.id))
-    assert recording.calls == [("sessions", "delete_one")]
+    # The session, then its archive buckets (a crash in between leaves buckets nothing
+    # reads, which deleting again removes).
+    assert recording.calls == [
+        ("sessions", "find_one_and_delete"),
+        ("session_events", "delete_many"),
+    ]
 
 
 async def test_an_import_costs_a_few_calls_per_batch(mongo_database: Any) -> None:

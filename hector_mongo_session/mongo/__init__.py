@@ -2,6 +2,8 @@
 
 - ``service``: the service (create, get, append, list, delete, pop, import/export entry points);
 - ``queries``: filters, projections and pipelines shared by the calls;
+- ``append``: the append path (and archive moves);
+- ``archive``: the archive collection of older events;
 - ``shared``: the app and user state collections;
 - ``bulk``: snapshot import/export and store-wide walks (apps, stats);
 - ``indexes``: the indexes every collection needs;
@@ -10,6 +12,6 @@
 
 from __future__ import annotations
 
-from .service import DEFAULT_MAX_EVENTS, DRIVER_INFO, MongoSessionService
+from .service import DEFAULT_MAX_EVENTS, DEFAULT_MAX_WINDOW_BYTES, DRIVER_INFO, MongoSessionService
 
-__all__ = ["DEFAULT_MAX_EVENTS", "DRIVER_INFO", "MongoSessionService"]
+__all__ = ["DEFAULT_MAX_EVENTS", "DEFAULT_MAX_WINDOW_BYTES", "DRIVER_INFO", "MongoSessionService"]

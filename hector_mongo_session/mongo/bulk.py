@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from bson import ObjectId
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from .._core import ScopeUpdate
 from .._model import check_id
+from .._window import WindowBounds
 from ..errors import SessionError, StorageError
 from ..snapshot import (
     EncodedSnapshot,
@@ -18,7 +18,9 @@ from ..snapshot import (
     decode_snapshot,
     encode_batch,
 )
+from .archive import Archive
 from .driver import aggregate, call, translate
+from .queries import window_start
 from .shared import Bucket, SharedState
 
 _DUPLICATE_KEY = 11000
@@ -28,18 +30,20 @@ Key = tuple[str, str, str]
 
 async def import_snapshots(
     sessions: Any,
+    archive: Archive,
     shared: SharedState,
     snapshots: Sequence[SessionSnapshot],
     *,
-    max_events: int | None,
+    bounds: WindowBounds,
 ) -> list[ImportOutcome]:
-    """Store a batch of snapshots; sessions that exist already are left alone.
+    """Store a batch of snapshots whole; sessions that exist already are left alone.
 
     Round trips: one query for the sessions that exist, one bulk upsert per shared-state
-    collection (for the new sessions' ``app:``/``user:`` keys, before their documents so a
-    failed batch can simply be run again), and one unordered ``insert_many``.
+    collection (for the new sessions' ``app:``/``user:`` keys), one bulk write of the
+    archive buckets of long sessions, all before the session documents so a failed batch
+    can simply be run again, and one unordered ``insert_many``.
     """
-    encoded = encode_batch(snapshots, max_events=max_events)
+    encoded = encode_batch(snapshots, bounds=bounds)
     items = [item for item in encoded if isinstance(item, EncodedSnapshot)]
     outcomes: dict[Key, ImportOutcome] = {}
     try:
@@ -47,6 +51,9 @@ async def import_snapshots(
         new = [item for item in items if item.key not in existing]
         outcomes.update(dict.fromkeys(existing, "present"))
         await shared.write_many(*_merged_updates(new), "import")
+        buckets = [bucket for item in new for bucket in item.buckets]
+        if buckets:
+            await archive.write(buckets, "import")
         outcomes.update(await _insert(sessions, new))
     except StorageError as error:
         for item in items:
@@ -56,6 +63,7 @@ async def import_snapshots(
 
 async def export_snapshots(
     sessions: Any,
+    archive: Archive,
     shared: SharedState,
     *,
     app_name: str | None,
@@ -79,8 +87,21 @@ async def export_snapshots(
                 app_states[app] = await shared.read_app(app, "export")
             if (app, user) not in user_states:
                 user_states[(app, user)] = await shared.read_user(app, user, "export")
+            through, dropped = window_start(document, len(document["events"]))
+            archived: list[Any] = []
+            if through > dropped:
+                key = {"app_name": app, "user_id": user, "session_id": document["session_id"]}
+                archived = [
+                    event
+                    async for event in archive.stream(
+                        key, document["_id"], first=dropped + 1, last=through, operation="export"
+                    )
+                ]
             yield decode_snapshot(
-                document, app_state=app_states[app], user_state=user_states[(app, user)]
+                document,
+                archived=archived,
+                app_state=app_states[app],
+                user_state=user_states[(app, user)],
             )
     except PyMongoError as exc:
         raise translate(exc, "export", writes=False) from exc
@@ -116,7 +137,7 @@ def _merged_updates(
 async def _insert(sessions: Any, items: list[EncodedSnapshot]) -> dict[Key, ImportOutcome]:
     if not items:
         return {}
-    documents = [{"_id": ObjectId(), **item.document} for item in items]
+    documents = [item.document for item in items]
     outcomes: dict[Key, ImportOutcome] = {item.key: "imported" for item in items}
     try:
         await call("import", sessions.insert_many, documents, ordered=False, writes=True)
@@ -149,7 +170,7 @@ async def usage_stats(sessions: Any, *, app_name: str | None) -> list[dict[str, 
                 "_id": {"app_name": "$app_name", "user_id": "$user_id"},
                 "sessions": {"$sum": 1},
                 "events": {"$sum": "$event_count"},
-                "stored_events": {"$sum": {"$size": "$events"}},
+                "stored_events": {"$sum": {"$size": "$event_bytes"}},
                 "event_bytes": {"$sum": {"$sum": "$event_bytes"}},
             }
         },

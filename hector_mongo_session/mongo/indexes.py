@@ -38,15 +38,32 @@ SESSION_INDEXES: list[tuple[str, list[tuple[str, int]], bool]] = [
         False,
     ),
 ]
+# Archive reads: one session document's buckets by seq range (see archive._range).
+ARCHIVE_INDEXES = [
+    (
+        "archive_range",
+        [
+            ("app_name", ASCENDING),
+            ("user_id", ASCENDING),
+            ("session_id", ASCENDING),
+            ("session", ASCENDING),
+            ("last_seq", ASCENDING),
+        ],
+        False,
+    ),
+]
 APP_STATE_INDEXES = [("app_key", [("app_name", ASCENDING)], True)]
 USER_STATE_INDEXES = [("user_key", [("app_name", ASCENDING), ("user_id", ASCENDING)], True)]
 
 
-async def ensure_indexes(sessions: Any, app_states: Any, user_states: Any) -> list[str]:
+async def ensure_indexes(
+    sessions: Any, app_states: Any, user_states: Any, archive: Any
+) -> list[str]:
     """Create every index (a no-op for those that exist); return ``collection.index`` names."""
     names: list[str] = []
     for collection, indexes in (
         (sessions, SESSION_INDEXES),
+        (archive, ARCHIVE_INDEXES),
         (app_states, APP_STATE_INDEXES),
         (user_states, USER_STATE_INDEXES),
     ):

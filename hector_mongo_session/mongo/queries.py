@@ -9,8 +9,7 @@ from .._model import check_id
 from .._values import to_bson_datetime
 from ..requests import GetRequest
 
-# Everything of a session document but its events, plus what a handle needs to know of
-# the stored arrays to check the 16 MiB limit before it writes.
+# Everything of a session document but its window arrays.
 HEAD_FIELDS = {
     "_id": 1,
     "app_name": 1,
@@ -19,13 +18,21 @@ HEAD_FIELDS = {
     "state": 1,
     "revision": 1,
     "event_count": 1,
+    "archived_through": 1,
+    "dropped_through": 1,
+    "archive_max_time": 1,
     "created_at": 1,
     "last_update_time": 1,
     "schema_version": 1,
     "metadata": 1,
-    "events_stored": {"$size": "$events"},
+}
+
+# What list returns: the head, and the window's totals (what a handle needs to check the
+# 16 MiB limit before it writes) computed from the small sizes array, not the events.
+LIST_FIELDS = {
+    **HEAD_FIELDS,
+    "events_stored": {"$size": "$event_bytes"},
     "events_bytes": {"$sum": "$event_bytes"},
-    "oldest_event_bytes": {"$arrayElemAt": ["$event_bytes", 0]},
 }
 
 
@@ -67,3 +74,16 @@ def after_position(order: list[str], position: Mapping[str, Any]) -> Any:
         branch[name] = {"$lt": position[name]}
         branches.append(branch)
     return branches
+
+
+# What tells where a document's window starts.
+WINDOW_FIELDS = ("event_count", "archived_through", "dropped_through", "schema_version")
+
+
+def window_start(document: Mapping[str, Any], window_length: int) -> tuple[int, int]:
+    """``(archived_through, dropped_through)`` of a session document (schema 1: events
+    before the window were dropped by its cap, and exist nowhere)."""
+    if "archived_through" in document:
+        return document["archived_through"], document.get("dropped_through", 0)
+    through = document["event_count"] - window_length
+    return through, through

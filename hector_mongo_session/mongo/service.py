@@ -1,50 +1,52 @@
-"""MongoSessionService: one document per session, events embedded and capped.
+"""MongoSessionService: one document per session with its recent events, older ones archived.
 
 Collections (names configurable):
 
-- ``sessions``: one document per session: ids, ``state`` (session scope), ``events``
-  (capped with ``$push``/``$slice``), ``event_bytes`` (the BSON size of each stored event,
-  capped alongside), ``event_count``, ``revision``, ``created_at``, ``last_update_time``,
-  ``schema_version``.
+- ``sessions``: one document per session: ids, ``state`` (session scope), ``events`` (the
+  window of recent events, each with its ``seq``), ``event_bytes`` (the BSON size of each
+  window event), ``event_count``, ``archived_through``, ``revision``, ``created_at``,
+  ``last_update_time``, ``schema_version``.
+- ``session_events``: the archive, buckets of older events (see ``archive``).
 - ``app_states`` / ``user_states``: one document per app / per app and user, with an
   embedded ``state``.
 
 ``append_event`` is one ``find_one_and_update`` filtered on the revision the handle was
-loaded at; ``get`` is one aggregation on ``sessions`` (run concurrently with the two
-shared-state reads), returning only the wanted events.
+loaded at (see ``append``); ``get`` is one aggregation on ``sessions`` (run concurrently
+with the two shared-state reads), plus one ranged archive read when it asks for events
+older than the window.
 """
 
 from __future__ import annotations
 
 import asyncio
 import builtins
-from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from pymongo import ReturnDocument
 from pymongo.driver_info import DriverInfo
 from pymongo.errors import DuplicateKeyError
 
-from .._codec import decode_state
+from .._append import apply_pop
+from .._codec import decode_event, decode_state, with_seqs
 from .._core import (
-    AppendPlan,
-    apply_append,
-    apply_pop,
     build_session,
     check_current,
-    check_max_events,
     decode_page_token,
     encode_page_token,
     expect,
-    plan_append,
     plan_create,
-    replaced,
-    settle_duplicate,
-    stale,
 )
 from .._model import check_id
 from .._values import from_bson_datetime, to_bson_datetime
 from .._version import __version__
+from .._window import (
+    DEFAULT_MAX_EVENTS,
+    DEFAULT_MAX_WINDOW_BYTES,
+    WindowBounds,
+    archive_span,
+    combine_events,
+)
 from ..errors import (
     InvalidArgumentError,
     SessionAlreadyExistsError,
@@ -63,16 +65,23 @@ from ..requests import (
 from ..service import SessionService
 from ..session import Session
 from ..snapshot import ImportOutcome, SessionSnapshot
+from .append import Appender
+from .archive import Archive
 from .bulk import app_names, export_snapshots, import_snapshots, usage_stats
 from .driver import aggregate, call, close_client
 from .indexes import ensure_indexes
-from .queries import HEAD_FIELDS, after_position, events_window, named, session_key
-from .shared import SharedState, add_state_update, gather_scopes, shared_state_error
+from .queries import (
+    HEAD_FIELDS,
+    LIST_FIELDS,
+    after_position,
+    events_window,
+    named,
+    session_key,
+    window_start,
+)
+from .shared import SharedState, gather_scopes, shared_state_error
 
-__all__ = ["DEFAULT_MAX_EVENTS", "DRIVER_INFO", "MongoSessionService"]
-
-DEFAULT_MAX_EVENTS = 1000
-"""Default cap on the events kept per session document."""
+__all__ = ["DEFAULT_MAX_EVENTS", "DEFAULT_MAX_WINDOW_BYTES", "DRIVER_INFO", "MongoSessionService"]
 
 DRIVER_INFO = DriverInfo(name="hector-mongo-session", version=__version__)
 """Reported to the server in the connection handshake of clients this library creates."""
@@ -83,10 +92,13 @@ class MongoSessionService(SessionService):
 
     Args:
         database: a ``pymongo`` ``AsyncDatabase`` (recommended) or a Motor database.
-        max_events: keep at most this many most recent events in a session document
-            (``None``: keep all, bounded only by the 16 MiB document limit).
-            ``event_count`` keeps counting every event ever appended.
+        max_events: the window's bound in events: a session document keeps at most this
+            many of its most recent events (``None``: bounded by bytes only); older
+            events move to the archive, none is ever dropped.
+        max_window_bytes: the window's bound in BSON bytes of events (default 4 MiB,
+            leaving room for state under MongoDB's 16 MiB document limit).
         sessions_collection: name of the sessions collection.
+        events_collection: name of the archive collection.
         app_states_collection: name of the app-scope state collection.
         user_states_collection: name of the user-scope state collection.
         create_indexes: create the indexes on first use when ``ensure_indexes`` has not
@@ -104,17 +116,21 @@ class MongoSessionService(SessionService):
         database: Any,
         *,
         max_events: int | None = DEFAULT_MAX_EVENTS,
+        max_window_bytes: int = DEFAULT_MAX_WINDOW_BYTES,
         sessions_collection: str = "sessions",
+        events_collection: str = "session_events",
         app_states_collection: str = "app_states",
         user_states_collection: str = "user_states",
         create_indexes: bool = True,
     ) -> None:
         _refuse_sync_database(database)
-        self._max_events = check_max_events(max_events)
+        self._bounds = WindowBounds.of(max_events, max_window_bytes)
         self._sessions = database[sessions_collection]
+        self._archive = Archive(database[events_collection])
         self._shared = SharedState(
             database[app_states_collection], database[user_states_collection]
         )
+        self._appender = Appender(self._sessions, self._archive, self._shared, self._bounds)
         self._indexes_ready = not create_indexes
         self._indexes_lock = asyncio.Lock()
         self._owned_client: Any = None
@@ -126,7 +142,9 @@ class MongoSessionService(SessionService):
         *,
         database: str | None = None,
         max_events: int | None = DEFAULT_MAX_EVENTS,
+        max_window_bytes: int = DEFAULT_MAX_WINDOW_BYTES,
         sessions_collection: str = "sessions",
+        events_collection: str = "session_events",
         app_states_collection: str = "app_states",
         user_states_collection: str = "user_states",
         create_indexes: bool = True,
@@ -150,7 +168,9 @@ class MongoSessionService(SessionService):
         service = cls(
             target,
             max_events=max_events,
+            max_window_bytes=max_window_bytes,
             sessions_collection=sessions_collection,
+            events_collection=events_collection,
             app_states_collection=app_states_collection,
             user_states_collection=user_states_collection,
             create_indexes=create_indexes,
@@ -167,7 +187,10 @@ class MongoSessionService(SessionService):
     async def ensure_indexes(self) -> builtins.list[str]:
         """Create the indexes the service relies on (idempotent); return their names."""
         names = await ensure_indexes(
-            self._sessions, self._shared.app_states, self._shared.user_states
+            self._sessions,
+            self._shared.app_states,
+            self._shared.user_states,
+            self._archive.collection,
         )
         self._indexes_ready = True
         return names
@@ -192,9 +215,7 @@ class MongoSessionService(SessionService):
             app_state=shared.get("app"),
             user_state=shared.get("user"),
             event_documents=[],
-            events_stored=0,
-            events_bytes=0,
-            oldest_event_bytes=0,
+            window_sizes=[],
         )
         if failed:
             raise shared_state_error("create", failed, "the session was created", session)
@@ -205,7 +226,7 @@ class MongoSessionService(SessionService):
         key = session_key(request.app_name, request.user_id, request.session_id)
         pipeline: builtins.list[dict[str, Any]] = [
             {"$match": key},
-            {"$project": {**HEAD_FIELDS, "events": events_window(request)}},
+            {"$project": {**HEAD_FIELDS, "event_bytes": 1, "events": events_window(request)}},
         ]
         found, app_state, user_state = await asyncio.gather(
             aggregate(self._sessions, pipeline, "get"),
@@ -214,100 +235,101 @@ class MongoSessionService(SessionService):
         )
         if not found:
             raise SessionNotFoundError(**named(key))
-        return GetResponse(session=_session_of(found[0], found[0]["events"], app_state, user_state))
+        document = found[0]
+        events = await self._with_seqs(key, document, document["events"])
+        after = None if request.after is None else to_bson_datetime(request.after)
+        through, dropped = window_start(document, len(document["event_bytes"]))
+        span = archive_span(
+            num_recent_events=request.num_recent_events,
+            after=after,
+            window_matched=len(events),
+            archived_through=through,
+            dropped_through=dropped,
+            archive_max_time=document.get("archive_max_time"),
+        )
+        if span is not None:
+            archived = await self._archive.read(
+                key, document["_id"], first=span[0], last=span[1], after=after, operation="get"
+            )
+            events = combine_events(
+                archived, events, num_recent_events=request.num_recent_events, after=after
+            )
+        session = _session_of(
+            document, events, app_state, user_state, sizes=document["event_bytes"]
+        )
+        return GetResponse(session=session)
+
+    async def _with_seqs(
+        self,
+        key: Mapping[str, str],
+        document: Mapping[str, Any],
+        events: builtins.list[Mapping[str, Any]],
+    ) -> builtins.list[Mapping[str, Any]]:
+        """Selected window events with their seq: documents written by release 0.1 have
+        none, and their seq follows from their position (one more read, for those only)."""
+        if all("seq" in event for event in events):
+            return events
+        found = await call(
+            "get", self._sessions.find_one, dict(key), {"events.id": 1}, writes=False
+        )
+        if found is None:
+            raise SessionNotFoundError(**named(key))
+        first = document["event_count"] - len(found["events"]) + 1
+        position = {event["id"]: i for i, event in enumerate(found["events"])}
+        return [
+            event if "seq" in event else {**event, "seq": first + position[event["id"]]}
+            for event in events
+        ]
+
+    async def iter_events(
+        self, *, app_name: str, user_id: str, session_id: str, after_seq: int = 0
+    ) -> AsyncIterator[Event]:
+        key = session_key(app_name, user_id, session_id)
+        document = await call(
+            "iter_events",
+            self._sessions.find_one,
+            key,
+            {
+                "event_count": 1,
+                "archived_through": 1,
+                "dropped_through": 1,
+                "schema_version": 1,
+                "events": 1,
+            },
+            writes=False,
+        )
+        if document is None:
+            raise SessionNotFoundError(**named(key))
+        window = document["events"]
+        through = document.get("archived_through", document["event_count"] - len(window))
+        dropped = document.get(
+            "dropped_through", through if document.get("schema_version", 1) < 2 else 0
+        )
+        first = max(after_seq, dropped) + 1
+        if first <= through:
+            async for event in self._archive.stream(
+                key, document["_id"], first=first, last=through, operation="iter_events"
+            ):
+                yield decode_event(event)
+        for event in with_seqs(window, through + 1):
+            if event["seq"] > after_seq:
+                yield decode_event(event)
 
     async def append_event(self, session: Session, event: Event) -> None:
         """Store ``event`` (see :meth:`SessionService.append_event`).
 
         One ``find_one_and_update`` on the session document, matching only at the handle's
-        revision and only if the event id is not stored yet; plus one upsert per shared
-        scope the delta touches. Appending an event whose id is already stored stores
-        nothing (see ``settle_duplicate``), which makes a retry after
-        :class:`OutcomeUnknownError` or :class:`SharedStateError` safe.
+        revision and only if the event id is not in the window yet; plus one upsert per
+        shared scope the delta touches; plus, once every many appends, an archive move (one
+        read and one bulk write before the update). Appending an event whose id is already
+        stored stores nothing, which makes a retry after :class:`OutcomeUnknownError` or
+        :class:`SharedStateError` safe.
         """
-        if isinstance(event, Event) and event.partial:
-            return
-        plan = plan_append(session, event, max_events=self._max_events)
-        key = session_key(session.app_name, session.user_id, session.id)
-        condition: dict[str, Any] = {
-            **key,
-            "revision": session.revision,
-            "events.id": {"$ne": plan.event_id},
-        }
-        if session.stored.document_id is not None:
-            condition["_id"] = session.stored.document_id
-        events: dict[str, Any] = {"$each": [plan.event_document]}
-        sizes: dict[str, Any] = {"$each": [plan.event_size]}
-        if self._max_events is not None:
-            events["$slice"] = sizes["$slice"] = -self._max_events
-        update: dict[str, Any] = {
-            "$push": {"events": events, "event_bytes": sizes},
-            "$inc": {"revision": 1, "event_count": 1},
-            "$max": {"last_update_time": to_bson_datetime(plan.timestamp)},
-        }
-        add_state_update(update, "state", plan.session_update)
-        stored = await call(
-            "append_event",
-            self._sessions.find_one_and_update,
-            condition,
-            update,
-            # The oldest size after the push: what the next capped push will drop.
-            projection={"revision": 1, "event_bytes": {"$slice": 1}},
-            return_document=ReturnDocument.AFTER,
-            writes=True,
-        )
-        if stored is not None:
-            apply_append(session, plan, oldest_event_bytes=stored["event_bytes"][0])
-        elif not await self._settle_refused(session, key, plan):
-            return
-        await self._write_shared_deltas(key, plan)
+        await self._appender.append(session, [event])
 
-    async def _settle_refused(
-        self, session: Session, key: dict[str, str], plan: AppendPlan
-    ) -> bool:
-        """An append matched nothing: find out why (one read; nothing was written).
-
-        Returns whether the event's shared deltas should be written (a duplicate of the
-        last append); raises when the session is gone or the handle is stale.
-        """
-        pipeline: builtins.list[dict[str, Any]] = [
-            {"$match": key},
-            {
-                "$project": {
-                    "revision": 1,
-                    "stored": {"$in": [plan.event_id, "$events.id"]},
-                    "last_event_id": {"$arrayElemAt": ["$events.id", -1]},
-                    "oldest_event_bytes": {"$arrayElemAt": ["$event_bytes", 0]},
-                }
-            },
-        ]
-        found = await aggregate(self._sessions, pipeline, "append_event")
-        if not found:
-            raise SessionNotFoundError(**named(key))
-        current = found[0]
-        if current["stored"] and not replaced(session, current):
-            return settle_duplicate(
-                session,
-                plan,
-                stored_revision=current["revision"],
-                last_event_id=current.get("last_event_id"),
-                oldest_event_bytes=current.get("oldest_event_bytes", 0),
-            )
-        # Not stored, yet refused: the revision or the document changed in between.
-        raise stale(session, current["revision"])
-
-    async def _write_shared_deltas(self, key: dict[str, str], plan: AppendPlan) -> None:
-        """Write the app:/user: deltas of a stored event, concurrently."""
-        writes: dict[str, Awaitable[Any]] = {}
-        if plan.app_update:
-            writes["app"] = self._shared.write_app(key["app_name"], plan.app_update, "append_event")
-        if plan.user_update:
-            writes["user"] = self._shared.write_user(
-                key["app_name"], key["user_id"], plan.user_update, "append_event"
-            )
-        _, failed = await gather_scopes(**writes)
-        if failed:
-            raise shared_state_error("append_event", failed, "the event was stored")
+    async def append_events(self, session: Session, events: Sequence[Event]) -> None:
+        """Store several events in one revision-checked update (see ``append_event``)."""
+        await self._appender.append(session, events)
 
     async def list(self, request: ListRequest) -> ListResponse:
         expect(request, ListRequest)
@@ -327,7 +349,7 @@ class MongoSessionService(SessionService):
             {"$match": match},
             {"$sort": dict.fromkeys(order, -1)},
             {"$limit": request.page_size + 1},
-            {"$project": HEAD_FIELDS},
+            {"$project": LIST_FIELDS},
         ]
         if request.user_id is None:
             found, app_state = await asyncio.gather(
@@ -359,7 +381,12 @@ class MongoSessionService(SessionService):
     async def delete(self, request: DeleteRequest) -> None:
         expect(request, DeleteRequest)
         key = session_key(request.app_name, request.user_id, request.session_id)
-        await call("delete", self._sessions.delete_one, key, writes=True)
+        deleted = await call(
+            "delete", self._sessions.find_one_and_delete, key, {"_id": 1}, writes=True
+        )
+        # Buckets go after their session: a crash in between leaves buckets no session
+        # reads, which deleting again (or `gc`) removes.
+        await self._archive.delete(key, None if deleted is None else deleted["_id"], "delete")
 
     async def import_snapshots(
         self, snapshots: Sequence[SessionSnapshot]
@@ -370,7 +397,7 @@ class MongoSessionService(SessionService):
         """
         await self._ensure_indexes_once()
         return await import_snapshots(
-            self._sessions, self._shared, snapshots, max_events=self._max_events
+            self._sessions, self._archive, self._shared, snapshots, bounds=self._bounds
         )
 
     def export_snapshots(
@@ -382,6 +409,7 @@ class MongoSessionService(SessionService):
     ) -> AsyncIterator[SessionSnapshot]:
         return export_snapshots(
             self._sessions,
+            self._archive,
             self._shared,
             app_name=app_name,
             user_id=user_id,
@@ -399,18 +427,32 @@ class MongoSessionService(SessionService):
             self._sessions.find_one_and_update,
             {**condition, "events.0": {"$exists": True}},
             {"$pop": {"events": 1, "event_bytes": 1}, "$inc": {"revision": 1, "event_count": -1}},
-            projection={"revision": 1, "events": {"$slice": -1}, "event_bytes": {"$slice": -1}},
+            projection={
+                "event_count": 1,
+                "events": {"$slice": -1},
+                "event_bytes": {"$slice": -1},
+            },
             return_document=ReturnDocument.BEFORE,
             writes=True,
         )
         if before is not None:
-            return apply_pop(session, before["events"][-1], before["event_bytes"][-1])
+            popped = with_seqs(before["events"][-1:], before["event_count"])[0]
+            return apply_pop(session, popped, before["event_bytes"][-1])
         current = await call(
-            "pop_event", self._sessions.find_one, key, {"revision": 1}, writes=False
+            "pop_event",
+            self._sessions.find_one,
+            key,
+            {"revision": 1, "archived_through": 1, "dropped_through": 1},
+            writes=False,
         )
         if current is None:
             raise SessionNotFoundError(**named(key))
         check_current(session, current)
+        if current.get("archived_through", 0) > current.get("dropped_through", 0):
+            raise InvalidArgumentError(
+                "pop_event removes events of the session document's window only, and the "
+                "window is empty: the newest event is in the archive"
+            )
         return None  # no stored event
 
     async def user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
@@ -430,7 +472,13 @@ class MongoSessionService(SessionService):
     async def index_names(self) -> dict[str, builtins.list[str]]:
         """The indexes that exist, per collection."""
         names: dict[str, builtins.list[str]] = {}
-        for collection in (self._sessions, self._shared.app_states, self._shared.user_states):
+        collections = (
+            self._sessions,
+            self._archive.collection,
+            self._shared.app_states,
+            self._shared.user_states,
+        )
+        for collection in collections:
             info = await call("index_names", collection.index_information, writes=False)
             names[collection.name] = sorted(info)
         return names
@@ -458,13 +506,15 @@ def _session_of(
     events: builtins.list[Mapping[str, Any]],
     app_state: Mapping[str, Any] | None,
     user_state: Mapping[str, Any] | None,
+    *,
+    sizes: builtins.list[int] | None = None,
 ) -> Session:
     return build_session(
         document,
         app_state=app_state,
         user_state=user_state,
         event_documents=events,
-        events_stored=document["events_stored"],
-        events_bytes=document["events_bytes"],
-        oldest_event_bytes=document.get("oldest_event_bytes", 0),
+        window_sizes=None if sizes is None else builtins.list(sizes),
+        events_stored=document.get("events_stored"),
+        events_bytes=document.get("events_bytes"),
     )

@@ -9,12 +9,14 @@ from typing import Any
 
 from pymongo import ReturnDocument
 
-from .._codec import SCHEMA_VERSION
 from .._core import ScopeUpdate
 from .._values import to_bson_datetime
 from ..errors import SharedStateError, StorageError
 from ..models import utc_now
 from .driver import aggregate, call
+
+# The layout of app and user state documents (unchanged since release 0.1).
+STATE_SCHEMA_VERSION = 1
 
 Bucket = dict[str, Any] | None
 """A stored state bucket (escaped keys), or None when the document does not exist."""
@@ -152,7 +154,7 @@ async def _read(collection: Any, key: dict[str, str], operation: str) -> Bucket:
 
 def _changes(update: ScopeUpdate) -> dict[str, Any]:
     changes: dict[str, Any] = {
-        "$setOnInsert": {"schema_version": SCHEMA_VERSION},
+        "$setOnInsert": {"schema_version": STATE_SCHEMA_VERSION},
         "$set": {"last_update_time": to_bson_datetime(utc_now())},
     }
     add_state_update(changes, "state", update)

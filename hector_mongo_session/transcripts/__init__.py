@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from datetime import timezone, tzinfo
 from pathlib import Path
 
+from .._window import DEFAULT_MAX_EVENTS, WindowBounds
+from .._window import DEFAULT_MAX_WINDOW_BYTES as MAX_WINDOW
 from ..errors import InvalidArgumentError, SessionError
-from ..mongo import DEFAULT_MAX_EVENTS
 from ..service import SessionService
 from ..snapshot import SessionSnapshot, encode_snapshot
 from ._base import ReadOptions, RecordError, TranscriptReader, TranscriptSession
@@ -146,7 +147,7 @@ async def import_sessions(
         sessions: snapshots, typically a :func:`read` result (its read errors are reported).
         batch_size: sessions per batch (a few database round trips per batch).
         dry_run: validate everything, write nothing.
-        max_events: the cap assumed when validating a dry run (the service uses its own).
+        max_events: the window assumed when validating a dry run (the service uses its own).
         progress: called with the running totals after each batch.
     """
     if batch_size < 1:
@@ -162,7 +163,7 @@ async def import_sessions(
             outcomes: list[object] = []
             for snapshot in batch:
                 try:
-                    encode_snapshot(snapshot, max_events=max_events)
+                    encode_snapshot(snapshot, bounds=WindowBounds.of(max_events, MAX_WINDOW))
                     outcomes.append("imported")
                 except SessionError as error:
                     outcomes.append(error)

@@ -32,7 +32,7 @@ _JSON = JSONOptions(json_mode=JSONMode.RELAXED, tz_aware=False)
 
 def dumps(snapshot: SessionSnapshot) -> str:
     """One line of our JSONL for ``snapshot`` (with its newline)."""
-    encoded = encode_snapshot(snapshot, max_events=None)
+    encoded = encode_snapshot(snapshot, bounds=None)
     document = encoded.document
     line: dict[str, Any] = {
         "format": FORMAT_NAME,

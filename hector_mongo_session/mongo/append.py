@@ -1,0 +1,179 @@
+"""Appending on MongoDB: one revision-checked ``find_one_and_update`` per append.
+
+When the window must make room, the oldest events are read (at the handle's revision),
+written to the archive, and removed from the window by the same revision-checked update
+that pushes the new events: three round trips, once every many appends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import Any
+
+from pymongo import ReturnDocument
+
+from .._append import AppendPlan, apply_append, plan_append, settle_duplicate
+from .._codec import with_seqs
+from .._core import replaced, stale
+from .._values import to_bson_datetime
+from .._window import WindowBounds, bucket_document, split_into_buckets
+from ..errors import InvalidArgumentError, SessionNotFoundError
+from ..models import Event, utc_now
+from ..session import Session
+from .archive import Archive
+from .driver import aggregate, call
+from .queries import named, session_key
+from .shared import SharedState, add_state_update, gather_scopes, shared_state_error
+
+
+class Appender:
+    """The append path of a :class:`MongoSessionService`."""
+
+    def __init__(
+        self, sessions: Any, archive: Archive, shared: SharedState, bounds: WindowBounds
+    ) -> None:
+        self._sessions = sessions
+        self._archive = archive
+        self._shared = shared
+        self._bounds = bounds
+
+    async def append(self, session: Session, events: Sequence[Event]) -> None:
+        events = [event for event in events if not (isinstance(event, Event) and event.partial)]
+        if not events:
+            return
+        plan = plan_append(session, events, bounds=self._bounds)
+        key = session_key(session.app_name, session.user_id, session.id)
+        at_revision: dict[str, Any] = {**key, "revision": session.revision}
+        if session.stored.document_id is not None:
+            at_revision["_id"] = session.stored.document_id
+        if plan.needs_sizes:
+            found = await self._read(at_revision, {"event_bytes": 1})
+            if found is not None:
+                session.stored.sizes = list(found["event_bytes"])
+                plan = plan_append(session, events, bounds=self._bounds)
+        moved_max_time = None
+        if plan.move is not None:
+            moved_max_time = await self._archive_oldest(at_revision, plan)
+        stored = None
+        if not plan.needs_sizes and (plan.move is None or moved_max_time is not None):
+            stored = await call(
+                "append_event",
+                self._sessions.find_one_and_update,
+                {**at_revision, "events.id": {"$nin": plan.event_ids}},
+                _update(plan, moved_max_time),
+                projection={"revision": 1},
+                return_document=ReturnDocument.AFTER,
+                writes=True,
+            )
+        if stored is not None:
+            apply_append(session, plan)
+        elif not await self._settle_refused(session, key, plan):
+            return
+        await self._write_shared_deltas(key, plan)
+
+    async def _read(self, query: Mapping[str, Any], projection: Any) -> Any:
+        return await call(
+            "append_event", self._sessions.find_one, dict(query), projection, writes=False
+        )
+
+    async def _archive_oldest(self, at_revision: Mapping[str, Any], plan: AppendPlan) -> Any:
+        """Write the plan's move to the archive; return the newest moved timestamp (``None``
+        when the handle is no longer current: the append is then refused as usual)."""
+        move = plan.move
+        assert move is not None
+        found = await self._read(at_revision, {"events": {"$slice": [0, move.count]}})
+        if found is None or len(found["events"]) != move.count:
+            return None
+        moving = with_seqs(found["events"], move.first_seq)
+        header = {**at_revision, "_id": found["_id"]}
+        now = utc_now()
+        await self._archive.write(
+            [
+                bucket_document(header, bucket, revision=move.planned_revision, now=now)
+                for bucket in split_into_buckets(move.first_seq, moving, move.sizes)
+            ],
+            "append_event",
+        )
+        return max(event["timestamp"] for event in moving)
+
+    async def _settle_refused(
+        self, session: Session, key: dict[str, str], plan: AppendPlan
+    ) -> bool:
+        """An append matched nothing: find out why (one read; nothing was written).
+
+        Returns whether the events' shared deltas should be written (a duplicate of the
+        last append); raises when the session is gone or the handle is stale.
+        """
+        ids = plan.event_ids
+        pipeline: list[dict[str, Any]] = [
+            {"$match": key},
+            {
+                "$project": {
+                    "revision": 1,
+                    # Caller values inside expressions are literals, never field paths.
+                    "stored": {
+                        "$size": {
+                            "$filter": {
+                                "input": "$events.id",
+                                "as": "id",
+                                "cond": {"$in": ["$$id", {"$literal": ids}]},
+                            }
+                        }
+                    },
+                    "newest": {"$slice": ["$events.id", -len(ids)]},
+                }
+            },
+        ]
+        found = await aggregate(self._sessions, pipeline, "append_event")
+        if not found:
+            raise SessionNotFoundError(**named(key))
+        current = found[0]
+        if current["stored"] and not replaced(session, current):
+            if current["stored"] != len(ids):
+                raise InvalidArgumentError(
+                    "some events of this append are stored already and some are not; "
+                    "append the ones that are not"
+                )
+            return settle_duplicate(
+                session, plan, stored_revision=current["revision"], last_ids=current["newest"]
+            )
+        # Not stored, yet refused: the revision or the document changed in between.
+        raise stale(session, current["revision"])
+
+    async def _write_shared_deltas(self, key: dict[str, str], plan: AppendPlan) -> None:
+        """Write the app:/user: deltas of stored events, concurrently."""
+        writes: dict[str, Awaitable[Any]] = {}
+        if plan.app_update:
+            writes["app"] = self._shared.write_app(key["app_name"], plan.app_update, "append_event")
+        if plan.user_update:
+            writes["user"] = self._shared.write_user(
+                key["app_name"], key["user_id"], plan.user_update, "append_event"
+            )
+        _, failed = await gather_scopes(**writes)
+        if failed:
+            raise shared_state_error("append_event", failed, "the event was stored")
+
+
+def _update(plan: AppendPlan, moved_max_time: Any) -> dict[str, Any]:
+    """The update document of an append (and of its archive move, if any)."""
+    events: dict[str, Any] = {"$each": plan.event_documents}
+    sizes: dict[str, Any] = {"$each": plan.event_sizes}
+    maxima: dict[str, Any] = {"last_update_time": to_bson_datetime(plan.timestamp)}
+    to_set: dict[str, Any] = dict(plan.upgrade)
+    if plan.upgrade:
+        to_set["schema_version"] = 2
+    if plan.move is not None:
+        # Keep the window's newest events: everything but the moved ones, plus the new.
+        kept = plan.stored_after.events_stored
+        events["$slice"] = sizes["$slice"] = -kept
+        maxima["archive_max_time"] = moved_max_time
+        to_set["archived_through"] = plan.move.last_seq
+    update: dict[str, Any] = {
+        "$push": {"events": events, "event_bytes": sizes},
+        "$inc": {"revision": 1, "event_count": len(plan.event_documents)},
+        "$max": maxima,
+    }
+    if to_set:
+        update["$set"] = to_set
+    add_state_update(update, "state", plan.session_update)
+    return update

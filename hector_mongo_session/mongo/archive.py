@@ -1,0 +1,147 @@
+"""The archive collection: older events of long sessions, in buckets of contiguous seqs.
+
+See ``hector_mongo_session._window`` for the rules; this module only reads and writes the
+bucket documents. Every query carries the session's three ids (tenant isolation, targeted
+on a sharded cluster) and the session document's ``_id`` (a deleted and re-created session
+never sees the old one's buckets), and is a range scan of the ``archive_range`` index.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from .._window import merge_archived
+from .driver import call, translate
+
+
+class Archive:
+    """Reads and writes the bucket documents of one archive collection."""
+
+    def __init__(self, collection: Any) -> None:
+        self.collection = collection
+
+    async def write(self, buckets: Sequence[Mapping[str, Any]], operation: str) -> None:
+        """Write buckets idempotently (a move usually makes one; several go concurrently).
+
+        A bucket replaces an existing one of the same ``_id`` only if it was planned at a
+        later revision, or at the same revision with at least as many events: a slow,
+        stale writer never replaces the copy a newer move wrote. Where the filter does not
+        match, the upsert's insert fails on the ``_id``: a newer copy is there, which is
+        what we want.
+        """
+        await asyncio.gather(*(self._write_one(bucket, operation) for bucket in buckets))
+
+    async def _write_one(self, bucket: Mapping[str, Any], operation: str) -> None:
+        condition = {
+            "_id": bucket["_id"],
+            "$or": [
+                {"revision": {"$lt": bucket["revision"]}},
+                {"revision": bucket["revision"], "last_seq": {"$lte": bucket["last_seq"]}},
+            ],
+        }
+        # A DuplicateKeyError means a copy planned later (or longer) is there: it counts.
+        with contextlib.suppress(DuplicateKeyError):
+            await call(
+                operation,
+                self.collection.replace_one,
+                condition,
+                dict(bucket),
+                upsert=True,
+                writes=True,
+            )
+
+    async def read(
+        self,
+        key: Mapping[str, str],
+        document_id: Any,
+        *,
+        first: int,
+        last: int,
+        after: datetime | None,
+        operation: str,
+    ) -> list[Mapping[str, Any]]:
+        """The archived events with seq in ``first..last`` (with ``after``: only those at
+        or after it), in seq order, in one round trip."""
+        query = self._range(key, document_id, first, last)
+        if after is not None:
+            query["max_time"] = {"$gte": after}
+        buckets = await self._find(query, operation)
+        events = merge_archived(
+            buckets, first=first, last=last, operation=operation, complete=after is None
+        )
+        if after is not None:
+            events = [event for event in events if event["timestamp"] >= after]
+        return events
+
+    async def stream(
+        self, key: Mapping[str, str], document_id: Any, *, first: int, last: int, operation: str
+    ) -> AsyncIterator[Mapping[str, Any]]:
+        """The archived events with seq in ``first..last``, in seq order, a bucket at a time.
+
+        Buckets come sorted by ``first_seq``; once a bucket starting at ``f`` has been
+        read, no later one holds a seq below ``f``, so those are final and are yielded.
+        """
+        cursor = self.collection.find(
+            self._range(key, document_id, first, last), {"events": 1, "revision": 1}
+        ).sort([("first_seq", 1)])
+        pending: dict[int, tuple[int, Mapping[str, Any]]] = {}
+        expected = first
+        try:
+            async for bucket in cursor:
+                start = bucket["events"][0]["seq"] if bucket["events"] else expected
+                for seq in sorted(s for s in pending if s < start):
+                    yield _check_next(pending.pop(seq)[1], expected, operation)
+                    expected += 1
+                for event in bucket["events"]:
+                    seq = event["seq"]
+                    held = pending.get(seq)
+                    if first <= seq <= last and (held is None or held[0] < bucket["revision"]):
+                        pending[seq] = (bucket["revision"], event)
+        except PyMongoError as exc:
+            raise translate(exc, operation, writes=False) from exc
+        for seq in sorted(pending):
+            yield _check_next(pending[seq][1], expected, operation)
+            expected += 1
+        if expected != last + 1:
+            merge_archived([], first=expected, last=last, operation=operation)
+
+    async def delete(self, key: Mapping[str, str], document_id: Any, operation: str) -> int:
+        """Remove the buckets of a session (``document_id`` ``None``: of every incarnation)."""
+        query: dict[str, Any] = dict(key)
+        if document_id is not None:
+            query["session"] = document_id
+        result = await call(operation, self.collection.delete_many, query, writes=True)
+        deleted: int = result.deleted_count
+        return deleted
+
+    def _range(
+        self, key: Mapping[str, str], document_id: Any, first: int, last: int
+    ) -> dict[str, Any]:
+        # Buckets ending at or after `first` and starting at or before `last`: the index
+        # (ids, session, last_seq) bounds the scan on both sides for recent reads.
+        return {
+            **key,
+            "session": document_id,
+            "last_seq": {"$gte": first},
+            "first_seq": {"$lte": last},
+        }
+
+    async def _find(self, query: Mapping[str, Any], operation: str) -> list[dict[str, Any]]:
+        async def run() -> list[dict[str, Any]]:
+            cursor = self.collection.find(dict(query), {"events": 1, "revision": 1})
+            documents: list[dict[str, Any]] = await cursor.to_list(None)
+            return documents
+
+        return await call(operation, run, writes=False)
+
+
+def _check_next(event: Mapping[str, Any], expected: int, operation: str) -> Mapping[str, Any]:
+    if event["seq"] != expected:
+        merge_archived([], first=expected, last=expected, operation=operation)
+    return event
