@@ -28,24 +28,19 @@ from pymongo.driver_info import DriverInfo
 from pymongo.errors import DuplicateKeyError
 
 from .._append import apply_pop
-from .._codec import decode_event, decode_state, with_seqs
+from .._codec import decode_state, with_seqs
 from .._core import (
     build_session,
     check_current,
-    decode_page_token,
-    encode_page_token,
     expect,
     plan_create,
 )
 from .._model import check_id
-from .._values import from_bson_datetime, to_bson_datetime
 from .._version import __version__
 from .._window import (
     DEFAULT_MAX_EVENTS,
     DEFAULT_MAX_WINDOW_BYTES,
     WindowBounds,
-    archive_span,
-    combine_events,
 )
 from ..errors import (
     InvalidArgumentError,
@@ -68,17 +63,13 @@ from ..snapshot import ImportOutcome, SessionSnapshot
 from .append import Appender
 from .archive import Archive
 from .bulk import app_names, export_snapshots, import_snapshots, usage_stats
-from .driver import aggregate, call, close_client
+from .driver import call, close_client
 from .indexes import ensure_indexes
 from .queries import (
-    HEAD_FIELDS,
-    LIST_FIELDS,
-    after_position,
-    events_window,
     named,
     session_key,
-    window_start,
 )
+from .reads import Reader
 from .shared import SharedState, gather_scopes, shared_state_error
 
 __all__ = ["DEFAULT_MAX_EVENTS", "DEFAULT_MAX_WINDOW_BYTES", "DRIVER_INFO", "MongoSessionService"]
@@ -131,6 +122,7 @@ class MongoSessionService(SessionService):
             database[app_states_collection], database[user_states_collection]
         )
         self._appender = Appender(self._sessions, self._archive, self._shared, self._bounds)
+        self._reader = Reader(self._sessions, self._archive, self._shared)
         self._indexes_ready = not create_indexes
         self._indexes_lock = asyncio.Lock()
         self._owned_client: Any = None
@@ -222,98 +214,14 @@ class MongoSessionService(SessionService):
         return CreateResponse(session=session)
 
     async def get(self, request: GetRequest) -> GetResponse:
-        expect(request, GetRequest)
-        key = session_key(request.app_name, request.user_id, request.session_id)
-        pipeline: builtins.list[dict[str, Any]] = [
-            {"$match": key},
-            {"$project": {**HEAD_FIELDS, "event_bytes": 1, "events": events_window(request)}},
-        ]
-        found, app_state, user_state = await asyncio.gather(
-            aggregate(self._sessions, pipeline, "get"),
-            self._shared.read_app(key["app_name"], "get"),
-            self._shared.read_user(key["app_name"], key["user_id"], "get"),
-        )
-        if not found:
-            raise SessionNotFoundError(**named(key))
-        document = found[0]
-        events = await self._with_seqs(key, document, document["events"])
-        after = None if request.after is None else to_bson_datetime(request.after)
-        through, dropped = window_start(document, len(document["event_bytes"]))
-        span = archive_span(
-            num_recent_events=request.num_recent_events,
-            after=after,
-            window_matched=len(events),
-            archived_through=through,
-            dropped_through=dropped,
-            archive_max_time=document.get("archive_max_time"),
-        )
-        if span is not None:
-            archived = await self._archive.read(
-                key, document["_id"], first=span[0], last=span[1], after=after, operation="get"
-            )
-            events = combine_events(
-                archived, events, num_recent_events=request.num_recent_events, after=after
-            )
-        session = _session_of(
-            document, events, app_state, user_state, sizes=document["event_bytes"]
-        )
-        return GetResponse(session=session)
+        return await self._reader.get(request)
 
-    async def _with_seqs(
-        self,
-        key: Mapping[str, str],
-        document: Mapping[str, Any],
-        events: builtins.list[Mapping[str, Any]],
-    ) -> builtins.list[Mapping[str, Any]]:
-        """Selected window events with their seq: documents written by release 0.1 have
-        none, and their seq follows from their position (one more read, for those only)."""
-        if all("seq" in event for event in events):
-            return events
-        found = await call(
-            "get", self._sessions.find_one, dict(key), {"events.id": 1}, writes=False
-        )
-        if found is None:
-            raise SessionNotFoundError(**named(key))
-        first = document["event_count"] - len(found["events"]) + 1
-        position = {event["id"]: i for i, event in enumerate(found["events"])}
-        return [
-            event if "seq" in event else {**event, "seq": first + position[event["id"]]}
-            for event in events
-        ]
-
-    async def iter_events(
+    def iter_events(
         self, *, app_name: str, user_id: str, session_id: str, after_seq: int = 0
     ) -> AsyncIterator[Event]:
-        key = session_key(app_name, user_id, session_id)
-        document = await call(
-            "iter_events",
-            self._sessions.find_one,
-            key,
-            {
-                "event_count": 1,
-                "archived_through": 1,
-                "dropped_through": 1,
-                "schema_version": 1,
-                "events": 1,
-            },
-            writes=False,
+        return self._reader.iter_events(
+            app_name=app_name, user_id=user_id, session_id=session_id, after_seq=after_seq
         )
-        if document is None:
-            raise SessionNotFoundError(**named(key))
-        window = document["events"]
-        through = document.get("archived_through", document["event_count"] - len(window))
-        dropped = document.get(
-            "dropped_through", through if document.get("schema_version", 1) < 2 else 0
-        )
-        first = max(after_seq, dropped) + 1
-        if first <= through:
-            async for event in self._archive.stream(
-                key, document["_id"], first=first, last=through, operation="iter_events"
-            ):
-                yield decode_event(event)
-        for event in with_seqs(window, through + 1):
-            if event["seq"] > after_seq:
-                yield decode_event(event)
 
     async def append_event(self, session: Session, event: Event) -> None:
         """Store ``event`` (see :meth:`SessionService.append_event`).
@@ -332,51 +240,7 @@ class MongoSessionService(SessionService):
         await self._appender.append(session, events)
 
     async def list(self, request: ListRequest) -> ListResponse:
-        expect(request, ListRequest)
-        app_name = check_id(request.app_name, "app_name")
-        match: dict[str, Any] = {"app_name": app_name}
-        if request.user_id is None:
-            order = ["last_update_time", "user_id", "session_id"]
-        else:
-            match["user_id"] = check_id(request.user_id, "user_id")
-            order = ["last_update_time", "session_id"]
-        if request.page_token is not None:
-            when, user_id, session_id = decode_page_token(request.page_token)
-            position = {"last_update_time": to_bson_datetime(when), "user_id": user_id}
-            position["session_id"] = session_id
-            match["$or"] = after_position(order, position)
-        pipeline: builtins.list[dict[str, Any]] = [
-            {"$match": match},
-            {"$sort": dict.fromkeys(order, -1)},
-            {"$limit": request.page_size + 1},
-            {"$project": LIST_FIELDS},
-        ]
-        if request.user_id is None:
-            found, app_state = await asyncio.gather(
-                aggregate(self._sessions, pipeline, "list"),
-                self._shared.read_app(app_name, "list"),
-            )
-            users = sorted({document["user_id"] for document in found})
-            user_states = await self._shared.read_users(app_name, users, "list")
-        else:
-            found, app_state, user_state = await asyncio.gather(
-                aggregate(self._sessions, pipeline, "list"),
-                self._shared.read_app(app_name, "list"),
-                self._shared.read_user(app_name, request.user_id, "list"),
-            )
-            user_states = {request.user_id: user_state}
-        page = found[: request.page_size]
-        next_token = None
-        if len(found) > request.page_size:
-            last = page[-1]
-            next_token = encode_page_token(
-                from_bson_datetime(last["last_update_time"]), last["user_id"], last["session_id"]
-            )
-        sessions = [
-            _session_of(document, [], app_state, user_states.get(document["user_id"]))
-            for document in page
-        ]
-        return ListResponse(sessions=sessions, next_page_token=next_token)
+        return await self._reader.list(request)
 
     async def delete(self, request: DeleteRequest) -> None:
         expect(request, DeleteRequest)
@@ -499,22 +363,3 @@ def _refuse_sync_database(database: Any) -> None:
             "MongoSessionService needs an async database: use pymongo.AsyncMongoClient "
             "(or Motor), not pymongo.MongoClient"
         )
-
-
-def _session_of(
-    document: Mapping[str, Any],
-    events: builtins.list[Mapping[str, Any]],
-    app_state: Mapping[str, Any] | None,
-    user_state: Mapping[str, Any] | None,
-    *,
-    sizes: builtins.list[int] | None = None,
-) -> Session:
-    return build_session(
-        document,
-        app_state=app_state,
-        user_state=user_state,
-        event_documents=events,
-        window_sizes=None if sizes is None else builtins.list(sizes),
-        events_stored=document.get("events_stored"),
-        events_bytes=document.get("events_bytes"),
-    )
