@@ -84,6 +84,30 @@ class SessionService(abc.ABC):
             InvalidArgumentError: a value cannot be stored; nothing was written.
         """
 
+    async def append_events(self, session: Session, events: Sequence[Event]) -> None:
+        """Store several events at once: one write, one new revision, all or nothing.
+
+        The same rules as :meth:`append_event`, applied in order (temp keys, deltas,
+        idempotency by id: the same batch again stores nothing); partial events are left
+        out, and an empty batch stores nothing.
+
+        Raises:
+            InvalidArgumentError: an event id appears twice in the batch, or some events
+                of the batch are stored already and others are not.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot append events in bulk")
+
+    def iter_events(
+        self, *, app_name: str, user_id: str, session_id: str, after_seq: int = 0
+    ) -> AsyncIterator[Event]:
+        """Stream a session's events with ``seq > after_seq``, oldest first, without
+        loading the whole history (archived events a bucket at a time).
+
+        Raises:
+            SessionNotFoundError: no such session.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot stream events")
+
     @abc.abstractmethod
     async def list(self, request: ListRequest) -> ListResponse:
         """List sessions, most recently updated first, without their events.

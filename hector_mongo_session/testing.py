@@ -38,6 +38,10 @@ class _Cursor:
         self._cursor = self._cursor.skip(count)
         return self
 
+    def batch_size(self, count: int) -> _Cursor:
+        self._cursor = self._cursor.batch_size(count)
+        return self
+
     async def to_list(self, length: int | None = None) -> list[Any]:
         await asyncio.sleep(0)
         items: Iterator[Any] = iter(self._cursor)

@@ -68,28 +68,33 @@ async def mongo_database(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
 
 @pytest.fixture(params=BACKENDS)
 async def make_service(request: pytest.FixtureRequest) -> AsyncIterator[MakeService]:
-    """A factory of services on one backend: ``make_service(max_events=N)``.
+    """A factory of services on one backend: ``make_service(max_events=N, ...)`` (the
+    services' own defaults where not given; ``make_service.backend`` names the backend).
 
     Services made by one factory share storage, like processes sharing a database.
     """
     backend: str = request.param
     created: list[SessionService] = []
     if backend == "memory":
-        memory: dict[int | None, InMemoryService] = {}
+        memory: dict[tuple[tuple[str, Any], ...], InMemoryService] = {}
 
-        def make_memory(*, max_events: int | None = None) -> SessionService:
-            return memory.setdefault(max_events, InMemoryService(max_events=max_events))
+        def make_memory(**options: Any) -> SessionService:
+            key = tuple(sorted(options.items()))
+            return memory.setdefault(key, InMemoryService(**options))
 
+        make_memory.backend = backend  # type: ignore[attr-defined]
         yield make_memory
         return
 
     client = _client(backend)
     name = f"hms_test_{uuid.uuid4().hex[:12]}"
 
-    def make(*, max_events: int | None = None) -> SessionService:
-        service = MongoSessionService(client[name], max_events=max_events)
+    def make(**options: Any) -> SessionService:
+        service = MongoSessionService(client[name], **options)
         created.append(service)
         return service
+
+    make.backend = backend  # type: ignore[attr-defined]
 
     try:
         yield make

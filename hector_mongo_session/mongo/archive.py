@@ -19,6 +19,10 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from .._window import merge_archived
 from .driver import call, translate
 
+BATCH_BUCKETS = 4
+"""Buckets per reply batch: a reply stays under MongoDB's 48 MB message limit (buckets hold
+at most 8 MiB of events) even on a server that does not cap batches at 16 MiB itself."""
+
 
 class Archive:
     """Reads and writes the bucket documents of one archive collection."""
@@ -87,9 +91,13 @@ class Archive:
         Buckets come sorted by ``first_seq``; once a bucket starting at ``f`` has been
         read, no later one holds a seq below ``f``, so those are final and are yielded.
         """
-        cursor = self.collection.find(
-            self._range(key, document_id, first, last), {"events": 1, "revision": 1}
-        ).sort([("first_seq", 1)])
+        cursor = (
+            self.collection.find(
+                self._range(key, document_id, first, last), {"events": 1, "revision": 1}
+            )
+            .sort([("first_seq", 1)])
+            .batch_size(BATCH_BUCKETS)
+        )
         pending: dict[int, tuple[int, Mapping[str, Any]]] = {}
         expected = first
         try:
@@ -135,6 +143,7 @@ class Archive:
     async def _find(self, query: Mapping[str, Any], operation: str) -> list[dict[str, Any]]:
         async def run() -> list[dict[str, Any]]:
             cursor = self.collection.find(dict(query), {"events": 1, "revision": 1})
+            cursor = cursor.batch_size(BATCH_BUCKETS)
             documents: list[dict[str, Any]] = await cursor.to_list(None)
             return documents
 
