@@ -99,6 +99,31 @@ async def test_concurrent_writers_of_one_conversation_lose_nothing(store: Sessio
     items: list[Any] = await _session(store).get_items()
     contents = sorted(str(item["content"]) for item in items)
     assert contents == sorted(f"{i}-{j}" for i in range(5) for j in range(3))
+    by_writer = [
+        [c for c in (str(item["content"]) for item in items) if c[0] == str(i)] for i in range(5)
+    ]
+    assert all(got == sorted(got) for got in by_writer), "each writer's items stay in order"
+
+
+async def test_fifty_concurrent_writers_store_fifty_items(store: SessionService) -> None:
+    writers = [_session(store) for _ in range(50)]
+    await asyncio.gather(
+        *(
+            writer.add_items([{"role": "user", "content": str(i)}])
+            for i, writer in enumerate(writers)
+        )
+    )
+    items: list[Any] = await _session(store).get_items()
+    assert sorted(int(item["content"]) for item in items) == list(range(50)), "an item was lost"
+
+
+async def test_concurrent_add_items_on_one_instance_lose_nothing(store: SessionService) -> None:
+    session = _session(store)
+    await asyncio.gather(
+        *(session.add_items([{"role": "user", "content": str(i)}]) for i in range(25))
+    )
+    items: list[Any] = await session.get_items()
+    assert sorted(int(item["content"]) for item in items) == list(range(25)), "an item was lost"
 
 
 async def test_items_are_stored_as_readable_events(store: SessionService) -> None:
@@ -168,3 +193,78 @@ async def test_a_runner_keeps_its_history_in_our_store(store: SessionService) ->
     assert history[0]["content"] == "Weather in Oslo?"  # type: ignore[typeddict-item]
     seen = model.inputs[2]  # the second run's first request carries the first run's items
     assert any(isinstance(i, dict) and i.get("content") == "Weather in Oslo?" for i in seen)
+
+
+async def test_session_settings_accept_a_dict_and_default_to_session_settings(
+    store: SessionService,
+) -> None:
+    from agents.memory.session_settings import SessionSettings
+
+    assert _session(store).session_settings == SessionSettings(), "default as in the SDK"
+    limited = OpenAIAgentsSession(
+        "conv-1", store, app_name="support", user_id="ada", session_settings={"limit": 2}
+    )
+    assert limited.session_settings == SessionSettings(limit=2)
+    await limited.add_items(ITEMS)
+    assert await limited.get_items() == ITEMS[-2:], "the dict's limit applies"
+    with pytest.raises(TypeError, match="limt"):
+        OpenAIAgentsSession(
+            "conv-1", store, app_name="support", user_id="ada", session_settings={"limt": 2}
+        )
+
+
+def test_the_tenant_scope_is_required(store: SessionService) -> None:
+    with pytest.raises(TypeError):
+        OpenAIAgentsSession("conv-1", store)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        OpenAIAgentsSession("conv-1", store, app_name="support")  # type: ignore[call-arg]
+
+
+async def test_an_empty_session_id_is_refused(store: SessionService) -> None:
+    from hector_mongo_session import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match="session_id"):
+        await OpenAIAgentsSession("", store, app_name="support", user_id="ada").add_items(ITEMS[:1])
+
+
+async def test_writing_after_another_instance_cleared_the_conversation(
+    store: SessionService,
+) -> None:
+    mine, theirs = _session(store), _session(store)
+    await mine.add_items(ITEMS[:2])
+    await theirs.clear_session()
+    await mine.add_items(ITEMS[2:3])
+    assert await theirs.get_items() == ITEMS[2:3], "a new conversation, not a stuck handle"
+    await theirs.clear_session()
+    assert await mine.pop_item() is None
+
+
+async def test_pop_item_never_removes_another_frameworks_event(store: SessionService) -> None:
+    from hector_mongo_session import Event, GetRequest
+
+    session = _session(store)
+    await session.add_items(ITEMS[:2])
+    handle = (
+        await store.get(GetRequest(app_name="support", user_id="ada", session_id="conv-1"))
+    ).session
+    foreign = Event(author="adk-agent")
+    await store.append_event(handle, foreign)
+    assert await session.pop_item() is None, "the newest event is not an item"
+    stored = (
+        await store.get(GetRequest(app_name="support", user_id="ada", session_id="conv-1"))
+    ).session
+    assert [event.id for event in stored.events][-1] == foreign.id, "the foreign event stays"
+    assert await session.get_items() == ITEMS[:2]
+
+
+async def test_get_items_limit_counts_items_not_other_events(store: SessionService) -> None:
+    from hector_mongo_session import Event, GetRequest
+
+    session = _session(store)
+    await session.add_items(ITEMS[:3])
+    handle = (
+        await store.get(GetRequest(app_name="support", user_id="ada", session_id="conv-1"))
+    ).session
+    for _ in range(3):
+        await store.append_event(handle, Event(author="adk-agent"))
+    assert await session.get_items(limit=2) == ITEMS[1:3]
