@@ -19,6 +19,7 @@ deletes the key (ADK's stores keep a ``None`` value).
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -38,6 +39,7 @@ except ImportError:  # pragma: no cover - older ADK without a stale-session erro
     AdkStaleError = ValueError  # type: ignore[misc,assignment]
 
 from ._adk_codec import to_adk, to_ours
+from ._values import to_utc_millis
 from .errors import SessionAlreadyExistsError, SessionNotFoundError, StaleSessionError
 from .requests import CreateRequest, DeleteRequest, GetRequest, ListRequest
 from .service import SessionService
@@ -47,6 +49,12 @@ from .state import KEY_PREFIX_TEMP
 __all__ = ["AdkSessionService"]
 
 _SHAPES_KEPT = 10_000
+
+STALE_MESSAGE = (
+    "The session has been modified in storage since it was loaded. "
+    "Please reload the session before appending more events."
+)
+"""ADK's own wording (its database service's), which ADK users match on."""
 
 
 class AdkSessionService(BaseSessionService):
@@ -60,7 +68,9 @@ class AdkSessionService(BaseSessionService):
         self.service = service
         # What each loaded revision's stored document looks like (sizes, shared buckets),
         # so an append can check the 16 MiB limit without reading it again.
-        self._shapes: OrderedDict[tuple[str, str, str, int], StoredShape] = OrderedDict()
+        # Keyed by the storage marker, which names the stored document as well as the
+        # revision: a session deleted and created again has other markers.
+        self._shapes: OrderedDict[tuple[str, str, str, str], StoredShape] = OrderedDict()
 
     async def create_session(
         self,
@@ -100,10 +110,15 @@ class AdkSessionService(BaseSessionService):
             loaded = (await self.service.get(request)).session
         except SessionNotFoundError:
             return None
-        events = [] if recent == 0 else [to_adk(event) for event in loaded.events]
+        events = [to_adk(event) for event in loaded.events]
+        adk = self._adk_session(
+            loaded,
+            events=[] if recent == 0 else events,
+            newest=(event.timestamp for event in events),
+        )
         if after is not None:  # ours compares milliseconds; ADK's floats are finer
-            events = [event for event in events if event.timestamp >= after]
-        return self._adk_session(loaded, events=events)
+            adk.events = [event for event in adk.events if event.timestamp >= after]
+        return adk
 
     async def list_sessions(
         self, *, app_name: str, user_id: str | None = None
@@ -136,12 +151,14 @@ class AdkSessionService(BaseSessionService):
         try:
             await self.service.append_event(handle, to_ours(event))
         except StaleSessionError as error:
-            raise AdkStaleError(str(error)) from error
+            raise AdkStaleError(f"{STALE_MESSAGE} ({error})") from error
         except SessionNotFoundError as error:
             raise AdkNotFound(str(error)) from error
         self._remember(handle)
-        session._storage_update_marker = str(handle.revision)
-        session.last_update_time = handle.last_update_time.timestamp()
+        session._storage_update_marker = _marker(handle)
+        session.last_update_time = _exact_time(
+            handle.last_update_time, (session.last_update_time, event.timestamp)
+        )
         self._apply_temp_state(session, event)
         event = self._trim_temp_delta_state(event)
         return self._commit_event_to_session(session, event)
@@ -157,42 +174,59 @@ class AdkSessionService(BaseSessionService):
                 session.state[key] = value
 
     async def _handle(self, session: AdkSession) -> Session:
-        """Our handle for an ADK session object, at the revision it was loaded at."""
+        """Our handle for an ADK session object, at the revision it was loaded at.
+
+        Raises ADK's ``SessionNotFoundError`` when there is no such session, and its
+        ``StaleSessionError`` when the object is not the stored session as it is now.
+        """
         marker = session._storage_update_marker
-        if marker is None:
-            raise AdkStaleError(
-                "this session object was not loaded through this service; get it first"
-            )
-        revision = int(marker)
-        key = (session.app_name, session.user_id, session.id, revision)
-        shape = self._shapes.get(key)
-        if shape is None:  # loaded by another adapter or process: learn the stored shape
-            current = await self.service.get(
-                GetRequest(
+        if marker is not None:
+            shape = self._shapes.get((session.app_name, session.user_id, session.id, marker))
+            if shape is not None:
+                return Session(
+                    id=session.id,
                     app_name=session.app_name,
                     user_id=session.user_id,
-                    session_id=session.id,
-                    num_recent_events=1,
+                    last_update_time=datetime.fromtimestamp(
+                        session.last_update_time, tz=timezone.utc
+                    ),
+                    revision=int(marker.partition(":")[0]),
+                    stored=shape,
                 )
-            )
-            shape = current.session.stored
-        return Session(
-            id=session.id,
-            app_name=session.app_name,
-            user_id=session.user_id,
-            last_update_time=datetime.fromtimestamp(session.last_update_time, tz=timezone.utc),
-            revision=revision,
-            stored=shape,
-        )
+        # Loaded by another adapter or process, or built by the caller: compare with storage.
+        try:
+            current = (
+                await self.service.get(
+                    GetRequest(
+                        app_name=session.app_name,
+                        user_id=session.user_id,
+                        session_id=session.id,
+                        num_recent_events=1,
+                    )
+                )
+            ).session
+        except SessionNotFoundError as error:
+            raise AdkNotFound(str(error)) from error
+        if marker is None:
+            # No marker (a Session built by the caller): current if it ends where storage
+            # does, as ADK's database service decides.
+            newest = current.events[-1].id if current.events else None
+            if newest != (session.events[-1].id if session.events else None):
+                raise AdkStaleError(STALE_MESSAGE)
+        elif marker != _marker(current):
+            raise AdkStaleError(STALE_MESSAGE)
+        return current
 
     def _remember(self, handle: Session) -> None:
-        key = (handle.app_name, handle.user_id, handle.id, handle.revision)
+        key = (handle.app_name, handle.user_id, handle.id, _marker(handle))
         self._shapes[key] = handle.stored
         self._shapes.move_to_end(key)
         while len(self._shapes) > _SHAPES_KEPT:
             self._shapes.popitem(last=False)
 
-    def _adk_session(self, session: Session, *, events: list[AdkEvent]) -> AdkSession:
+    def _adk_session(
+        self, session: Session, *, events: list[AdkEvent], newest: Iterable[float] = ()
+    ) -> AdkSession:
         self._remember(session)
         adk = AdkSession(
             id=session.id,
@@ -200,10 +234,27 @@ class AdkSessionService(BaseSessionService):
             user_id=session.user_id,
             state=session.state.to_dict(),
             events=events,
-            last_update_time=session.last_update_time.timestamp(),
+            last_update_time=_exact_time(session.last_update_time, newest),
         )
-        adk._storage_update_marker = str(session.revision)
+        adk._storage_update_marker = _marker(session)
         return adk
+
+
+def _marker(session: Session) -> str:
+    """ADK's storage marker for our handle: its revision and its stored document."""
+    document = session.stored.document_id
+    return str(session.revision) if document is None else f"{session.revision}:{document}"
+
+
+def _exact_time(stored: datetime, candidates: Iterable[float]) -> float:
+    """ADK's float for a session time we keep in milliseconds: the latest candidate (an
+    event's exact timestamp) in that millisecond, else the millisecond itself."""
+    exact = [
+        seconds
+        for seconds in candidates
+        if to_utc_millis(datetime.fromtimestamp(seconds, tz=timezone.utc), "timestamp") == stored
+    ]
+    return max(exact, default=stored.timestamp())
 
 
 def _millis_floor(seconds: float) -> datetime:

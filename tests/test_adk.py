@@ -271,3 +271,117 @@ async def test_a_real_adk_runner_stores_its_conversation(adk: AdkSessionService)
     assert response is not None
     assert response.response == {"city": "Oslo", "temp_c": 4}
     assert stored.state["last_answer"] == "4 °C in Oslo."
+
+
+async def test_a_deleted_sessions_object_cannot_write_into_its_successor(
+    adk: AdkSessionService,
+) -> None:
+    old = await adk.create_session(app_name=APP, user_id=USER, session_id="s")
+    await adk.delete_session(app_name=APP, user_id=USER, session_id="s")
+    new = await adk.create_session(app_name=APP, user_id=USER, session_id="s")
+    with pytest.raises(AdkStaleError, match="modified in storage"):
+        await adk.append_event(old, _text("user", "to the deleted session"))
+    await adk.append_event(new, _text("user", "to the new one"))
+    stored = await adk.get_session(app_name=APP, user_id=USER, session_id="s")
+    assert stored is not None
+    assert [e.content.parts[0].text for e in stored.events if e.content and e.content.parts] == [
+        "to the new one"
+    ]
+
+
+async def test_a_deleted_sessions_object_cannot_write_through_another_adapter(
+    make_service: MakeService,
+) -> None:
+    first, second = AdkSessionService(make_service()), AdkSessionService(make_service())
+    old = await first.create_session(app_name=APP, user_id=USER, session_id="s")
+    await second.delete_session(app_name=APP, user_id=USER, session_id="s")
+    await second.create_session(app_name=APP, user_id=USER, session_id="s")
+    with pytest.raises(AdkStaleError):
+        await first.append_event(old, _text("user", "to the deleted session"))
+    with pytest.raises(AdkStaleError):
+        await AdkSessionService(make_service()).append_event(old, _text("user", "again"))
+
+
+async def test_appending_to_a_session_never_created_is_not_found(adk: AdkSessionService) -> None:
+    from google.adk.errors.session_not_found_error import SessionNotFoundError as AdkNotFound
+    from google.adk.sessions import Session as AdkSession
+
+    never = AdkSession(app_name=APP, user_id=USER, id="never-created")
+    with pytest.raises(AdkNotFound):
+        await adk.append_event(never, _text("user", "hello?"))
+    deleted = await adk.create_session(app_name=APP, user_id=USER)
+    await adk.delete_session(app_name=APP, user_id=USER, session_id=deleted.id)
+    with pytest.raises(AdkNotFound):
+        await adk.append_event(deleted, _text("user", "hello?"))
+
+
+async def test_a_caller_built_session_object_appends_while_current(adk: AdkSessionService) -> None:
+    from google.adk.sessions import Session as AdkSession
+
+    await adk.create_session(app_name=APP, user_id=USER, session_id="s")
+    built = AdkSession(app_name=APP, user_id=USER, id="s")
+    await adk.append_event(built, _text("user", "one"))
+    await adk.append_event(built, _text("user", "two"))
+    loaded = await adk.get_session(app_name=APP, user_id=USER, session_id="s")
+    assert loaded is not None
+    rebuilt = AdkSession(app_name=APP, user_id=USER, id="s", events=list(loaded.events))
+    await adk.append_event(rebuilt, _text("user", "three"))
+    behind = AdkSession(app_name=APP, user_id=USER, id="s", events=list(loaded.events))
+    with pytest.raises(AdkStaleError, match="modified in storage"):
+        await adk.append_event(behind, _text("user", "lost"))
+    with pytest.raises(AdkStaleError, match="modified in storage"):
+        await adk.append_event(AdkSession(app_name=APP, user_id=USER, id="s"), _text("user", "x"))
+    stored = await adk.get_session(app_name=APP, user_id=USER, session_id="s")
+    assert stored is not None
+    assert len(stored.events) == 3
+
+
+async def test_the_stale_error_has_adks_wording(adk: AdkSessionService) -> None:
+    session = await adk.create_session(app_name=APP, user_id=USER)
+    copy = session.model_copy(deep=True)
+    await adk.append_event(session, _text("user", "one"))
+    with pytest.raises(AdkStaleError, match="modified in storage since it was loaded"):
+        await adk.append_event(copy, _text("user", "two"))
+
+
+async def test_last_update_time_keeps_the_events_exact_float(adk: AdkSessionService) -> None:
+    session = await adk.create_session(app_name=APP, user_id=USER)
+    when = session.last_update_time + 10.000_123_4
+    await adk.append_event(session, _text("user", "one", timestamp=when))
+    assert session.last_update_time == when
+    for config in (
+        None,
+        GetSessionConfig(num_recent_events=0),
+        GetSessionConfig(after_timestamp=when),
+    ):
+        got = await adk.get_session(
+            app_name=APP, user_id=USER, session_id=session.id, config=config
+        )
+        assert got is not None
+        assert got.last_update_time == when, f"truncated with {config}"
+    assert await adk.get_session(app_name=APP, user_id=USER, session_id=session.id) == session
+    await adk.append_event(session, _text("user", "older", timestamp=when - 5))
+    assert session.last_update_time == when, "an older event does not move the time back"
+
+
+async def test_a_state_value_that_cannot_be_stored_is_refused(adk: AdkSessionService) -> None:
+    from hector_mongo_session import InvalidArgumentError
+
+    session = await adk.create_session(app_name=APP, user_id=USER)
+    event = _text("agent", "x", actions=AdkActions(state_delta={"callback": lambda: 1, "ok": 2}))
+    with pytest.raises(InvalidArgumentError):
+        await adk.append_event(session, event)
+    stored = await adk.get_session(app_name=APP, user_id=USER, session_id=session.id)
+    assert stored is not None
+    assert stored.events == []
+    assert stored.state == {}
+
+
+async def test_an_empty_user_id_is_refused_before_anything_is_written(
+    adk: AdkSessionService,
+) -> None:
+    from hector_mongo_session import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match="user_id"):
+        await adk.create_session(app_name=APP, user_id="", state={"app:k": 1})
+    assert (await adk.list_sessions(app_name=APP)).sessions == []
