@@ -228,10 +228,12 @@ class ScriptedModel(BaseLlm):
     model: str = "scripted"
     turns: list[list[types.Part]] = Field(default_factory=list)
     calls: int = 0
+    requests: list[LlmRequest] = Field(default_factory=list)
 
     async def generate_content_async(
         self, llm_request: LlmRequest, stream: bool = False
     ) -> AsyncGenerator[LlmResponse, None]:
+        self.requests.append(llm_request.model_copy(deep=True))
         parts = self.turns[self.calls % len(self.turns)]
         self.calls += 1
         yield LlmResponse(content=types.Content(role="model", parts=parts))
@@ -385,3 +387,93 @@ async def test_an_empty_user_id_is_refused_before_anything_is_written(
     with pytest.raises(InvalidArgumentError, match="user_id"):
         await adk.create_session(app_name=APP, user_id="", state={"app:k": 1})
     assert (await adk.list_sessions(app_name=APP)).sessions == []
+
+
+def _seen_texts(request: LlmRequest) -> list[str]:
+    """The texts of the contents a model was sent."""
+    return [
+        part.text
+        for content in request.contents
+        for part in content.parts or []
+        if part.text is not None
+    ]
+
+
+async def _ask(runner: Runner, session_id: str, question: str, **options: Any) -> None:
+    message = types.Content(role="user", parts=[types.Part(text=question)])
+    async for _ in runner.run_async(
+        user_id=USER, session_id=session_id, new_message=message, **options
+    ):
+        pass
+
+
+async def test_a_real_runner_rewinds_through_the_adapter(adk: AdkSessionService) -> None:
+    model = ScriptedModel(
+        turns=[[types.Part(text="A1")], [types.Part(text="A2")], [types.Part(text="A3")]]
+    )
+    agent = LlmAgent(name="forecaster", model=model, output_key="last_answer")
+    runner = Runner(app_name=APP, agent=agent, session_service=adk)
+    session = await adk.create_session(app_name=APP, user_id=USER)
+    await _ask(runner, session.id, "Q1")
+    await _ask(runner, session.id, "Q2", state_delta={"turn2_only": True})
+    loaded = await adk.get_session(app_name=APP, user_id=USER, session_id=session.id)
+    assert loaded is not None
+    assert loaded.state == {"last_answer": "A2", "turn2_only": True}
+    second = loaded.events[2].invocation_id
+    assert second != loaded.events[0].invocation_id
+
+    await runner.rewind_async(
+        user_id=USER, session_id=session.id, rewind_before_invocation_id=second
+    )
+    rewound = await adk.get_session(app_name=APP, user_id=USER, session_id=session.id)
+    assert rewound is not None
+    assert rewound.state == {"last_answer": "A1"}, "state as before turn 2"
+    assert rewound.events[-1].actions.rewind_before_invocation_id == second
+
+    await _ask(runner, session.id, "Q3")
+    seen = _seen_texts(model.requests[-1])
+    assert "Q1" in seen
+    assert "Q3" in seen
+    assert "Q2" not in seen, "the rewound turn is not sent to the model"
+    assert "A2" not in seen
+
+
+@pytest.mark.filterwarnings("ignore:.*EXPERIMENTAL.*:UserWarning")
+async def test_a_real_runner_compacts_events_through_the_adapter(
+    adk: AdkSessionService,
+) -> None:
+    from google.adk.apps import App
+    from google.adk.apps.app import EventsCompactionConfig
+    from google.adk.apps.llm_event_summarizer import LlmEventSummarizer
+
+    model = ScriptedModel(turns=[[types.Part(text="answer")]])
+    summarizer = ScriptedModel(turns=[[types.Part(text="SUMMARY of Q1 and Q2")]])
+    app = App(
+        name=APP,
+        root_agent=LlmAgent(name="forecaster", model=model),
+        events_compaction_config=EventsCompactionConfig(
+            compaction_interval=2,
+            overlap_size=0,
+            summarizer=LlmEventSummarizer(llm=summarizer),
+        ),
+    )
+    runner = Runner(app=app, session_service=adk)
+    session = await adk.create_session(app_name=APP, user_id=USER)
+    for question in ("Q1", "Q2"):
+        await _ask(runner, session.id, question)
+    assert summarizer.calls == 1, "compaction ran after the second invocation"
+
+    stored = await adk.get_session(app_name=APP, user_id=USER, session_id=session.id)
+    assert stored is not None
+    compactions = [event for event in stored.events if event.actions.compaction]
+    assert len(compactions) == 1, "the compaction event is stored and read back"
+    compaction = compactions[0].actions.compaction
+    assert compaction is not None
+    assert compaction.compacted_content is not None
+    assert compaction.compacted_content.parts is not None
+    assert compaction.compacted_content.parts[0].text == "SUMMARY of Q1 and Q2"
+
+    await _ask(runner, session.id, "Q3")
+    seen = " ".join(_seen_texts(model.requests[-1]))
+    assert "SUMMARY of Q1 and Q2" in seen, "the model gets the summary"
+    assert "Q1" not in seen.replace("SUMMARY of Q1 and Q2", ""), "instead of the raw events"
