@@ -477,3 +477,29 @@ async def test_a_real_runner_compacts_events_through_the_adapter(
     seen = " ".join(_seen_texts(model.requests[-1]))
     assert "SUMMARY of Q1 and Q2" in seen, "the model gets the summary"
     assert "Q1" not in seen.replace("SUMMARY of Q1 and Q2", ""), "instead of the raw events"
+
+
+async def test_the_readme_example_runs(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hector_mongo_session.testing import MockAsyncMongoClient
+
+    from .test_readme import python_blocks
+
+    [block] = [block for block in python_blocks() if "AdkSessionService(store)" in block]
+    namespace: dict[str, Any] = {"__name__": "readme"}
+    exec(compile(block, "README.md ADK example", "exec"), namespace)
+    store = MongoSessionService(MockAsyncMongoClient()["readme"])
+    model = ScriptedModel(turns=[[types.Part(text="4 °C and cloudy.")]])
+    agent = LlmAgent(name="forecaster", model=model)
+    assert await namespace["ask"](store, agent, "Weather in Oslo?") == "4 °C and cloudy."
+    listed = await AdkSessionService(store).list_sessions(app_name="weather", user_id="ada")
+    assert len(listed.sessions) == 1
+
+    # main() as written, with the stand-in database and the scripted model in place of
+    # MongoDB on localhost and Gemini.
+    monkeypatch.setattr(MongoSessionService, "from_uri", lambda uri, database: store)
+    real_agent = namespace["LlmAgent"]
+    namespace["LlmAgent"] = lambda **fields: real_agent(**{**fields, "model": model})
+    await namespace["main"]()
+    assert capsys.readouterr().out == "4 °C and cloudy.\n"

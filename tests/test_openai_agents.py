@@ -268,3 +268,51 @@ async def test_get_items_limit_counts_items_not_other_events(store: SessionServi
     for _ in range(3):
         await store.append_event(handle, Event(author="adk-agent"))
     assert await session.get_items(limit=2) == ITEMS[1:3]
+
+
+class CountingModel(Model):
+    """Answers with the number of input items it was sent."""
+
+    async def get_response(self, *args: Any, **kwargs: Any) -> ModelResponse:
+        items = args[1] if len(args) > 1 else kwargs["input"]
+        seen = len(items) if isinstance(items, list) else 1
+        output = ResponseOutputMessage(
+            type="message",
+            id=f"msg_{seen}",
+            role="assistant",
+            status="completed",
+            content=[ResponseOutputText(type="output_text", text=f"{seen} items", annotations=[])],
+        )
+        return ModelResponse(output=[output], usage=Usage(), response_id=None)
+
+    def stream_response(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        raise NotImplementedError
+
+
+async def test_the_readme_example_runs(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hector_mongo_session.testing import MockAsyncMongoClient
+
+    from .test_readme import python_blocks
+
+    set_tracing_disabled(True)
+    [block] = [block for block in python_blocks() if "OpenAIAgentsSession(" in block]
+    namespace: dict[str, Any] = {"__name__": "readme"}
+    exec(compile(block, "README.md OpenAI Agents example", "exec"), namespace)
+    store = MongoSessionService(MockAsyncMongoClient()["readme"])
+    agent = Agent(name="assistant", model=CountingModel())
+    replies = await namespace["chat"](store, agent, "conv-1")
+    assert replies == ["1 items", "3 items"], "the second turn sees the first"
+    stored = await OpenAIAgentsSession(
+        "conv-1", store, app_name="support", user_id="ada"
+    ).get_items()
+    assert len(stored) == 4
+
+    # main() as written, with the stand-in database and the scripted model in place of
+    # MongoDB on localhost and OpenAI.
+    monkeypatch.setattr(MongoSessionService, "from_uri", lambda uri, database: store)
+    real_agent = namespace["Agent"]
+    namespace["Agent"] = lambda **fields: real_agent(**fields, model=CountingModel())
+    await namespace["main"]()
+    assert capsys.readouterr().out == "['1 items', '3 items']\n"
