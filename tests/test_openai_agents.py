@@ -316,3 +316,11 @@ async def test_the_readme_example_runs(
     namespace["Agent"] = lambda **fields: real_agent(**fields, model=CountingModel())
     await namespace["main"]()
     assert capsys.readouterr().out == "['1 items', '3 items']\n"
+
+
+async def test_concurrent_pops_take_distinct_items(store: SessionService) -> None:
+    await _session(store).add_items([{"role": "user", "content": str(i)} for i in range(10)])
+    poppers = [_session(store) for _ in range(10)]
+    popped: list[Any] = await asyncio.gather(*(popper.pop_item() for popper in poppers))
+    assert sorted(int(item["content"]) for item in popped) == list(range(10)), "one item each"
+    assert await _session(store).get_items() == []
