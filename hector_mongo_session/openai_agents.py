@@ -25,8 +25,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import random
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from agents.items import TResponseInputItem
 from agents.memory.session import SessionABC
@@ -55,6 +56,18 @@ RETRY_SECONDS = 30.0
 _MODEL_TYPES = {"function_call", "reasoning", "custom_tool_call", "computer_call"}
 
 _T = TypeVar("_T")
+
+_TURNS: weakref.WeakValueDictionary[tuple[int, int, str, str, str], asyncio.Lock] = (
+    weakref.WeakValueDictionary()
+)
+"""The locks in use (an entry goes when no writer holds its lock any more)."""
+
+
+@runtime_checkable
+class _AppendsBatches(Protocol):
+    """A service storing several events in one revision-checked write."""
+
+    async def append_events(self, session: Session, events: Sequence[Event]) -> None: ...
 
 
 class OpenAIAgentsSession(SessionABC):
@@ -114,15 +127,24 @@ class OpenAIAgentsSession(SessionABC):
         return items[-limit:] if limit else items
 
     async def add_items(self, items: list[TResponseInputItem]) -> None:
-        """Append items, one event each, in order.
+        """Append items, one event each, in order, in one write (one round trip on a
+        service with ``append_events``; all of them or none are stored).
 
-        Other writers of the conversation never make this fail: on a conflict it reloads
-        and tries again (with a random, growing pause) for up to :data:`RETRY_SECONDS`; a
-        conversation cleared meanwhile is created again.
+        Other writers of the conversation never make this fail. Writers in this process
+        (through the same service) take turns; on a conflict with another process it
+        reloads and tries again (with a random, growing pause) for up to
+        :data:`RETRY_SECONDS`. A conversation cleared meanwhile is created again.
         """
-        for item in items:
-            event = _event(item)  # one id for every attempt: stored at most once
-            await self._write(functools.partial(self._service.append_event, event=event))
+        events = [_event(item) for item in items]  # ids fixed: stored at most once
+        if not events:
+            return
+        service = self._service
+        async with self._turn():
+            if isinstance(service, _AppendsBatches):
+                await self._write(functools.partial(service.append_events, events=events))
+                return
+            for event in events:  # a service without batches: one append per item
+                await self._write(functools.partial(service.append_event, event=event))
 
     async def pop_item(self) -> TResponseInputItem | None:
         """Remove and return the newest item.
@@ -130,6 +152,10 @@ class OpenAIAgentsSession(SessionABC):
         Returns ``None`` when the conversation has no events, or when its newest event is
         not an item (an event another framework wrote): such an event is never removed.
         """
+        async with self._turn():
+            return await self._pop()
+
+    async def _pop(self) -> TResponseInputItem | None:
         backoff = _Backoff()
         while True:
             handle = await self._newest()
@@ -156,6 +182,24 @@ class OpenAIAgentsSession(SessionABC):
             )
         )
         self._handle = None
+
+    def _turn(self) -> asyncio.Lock:
+        """The lock writers of this conversation in this process take turns with.
+
+        Per service and event loop: optimistic concurrency still decides between
+        processes, but writers of one process no longer race each other to conflicts.
+        """
+        key = (
+            id(self._service),
+            id(asyncio.get_running_loop()),
+            self._app_name,
+            self._user_id,
+            self.session_id,
+        )
+        lock = _TURNS.get(key)
+        if lock is None:
+            lock = _TURNS[key] = asyncio.Lock()
+        return lock
 
     def _request(self, recent: int) -> GetRequest:
         return GetRequest(

@@ -24,7 +24,8 @@ from openai.types.responses import (
 from hector_mongo_session import MongoSessionService, SessionService
 from hector_mongo_session.openai_agents import OpenAIAgentsSession
 
-from .conftest import MakeService
+from .conftest import MONGO_BACKENDS, MakeService
+from .recording import RecordingDatabase
 
 ITEMS: list[Any] = [
     {"role": "user", "content": "What's the weather in Oslo?"},
@@ -105,16 +106,31 @@ async def test_concurrent_writers_of_one_conversation_lose_nothing(store: Sessio
     assert all(got == sorted(got) for got in by_writer), "each writer's items stay in order"
 
 
-async def test_fifty_concurrent_writers_store_fifty_items(store: SessionService) -> None:
-    writers = [_session(store) for _ in range(50)]
+async def test_fifty_concurrent_writers_store_fifty_items(make_service: MakeService) -> None:
+    # Five services (processes, on the Mongo backends) of ten writers each: writers of one
+    # service take turns, those of different services conflict and retry.
+    services = [make_service() for _ in range(5)]
+    writers = [_session(services[i % 5]) for i in range(50)]
     await asyncio.gather(
         *(
             writer.add_items([{"role": "user", "content": str(i)}])
             for i, writer in enumerate(writers)
         )
     )
-    items: list[Any] = await _session(store).get_items()
+    items: list[Any] = await _session(services[0]).get_items()
     assert sorted(int(item["content"]) for item in items) == list(range(50)), "an item was lost"
+
+
+async def test_writers_of_different_processes_retry_conflicts(make_service: MakeService) -> None:
+    services = [make_service() for _ in range(10)]
+    await asyncio.gather(
+        *(
+            _session(service).add_items([{"role": "user", "content": str(i)}])
+            for i, service in enumerate(services)
+        )
+    )
+    items: list[Any] = await _session(services[0]).get_items()
+    assert sorted(int(item["content"]) for item in items) == list(range(10)), "an item was lost"
 
 
 async def test_concurrent_add_items_on_one_instance_lose_nothing(store: SessionService) -> None:
@@ -324,3 +340,25 @@ async def test_concurrent_pops_take_distinct_items(store: SessionService) -> Non
     popped: list[Any] = await asyncio.gather(*(popper.pop_item() for popper in poppers))
     assert sorted(int(item["content"]) for item in popped) == list(range(10)), "one item each"
     assert await _session(store).get_items() == []
+
+
+@pytest.mark.parametrize("mongo_database", MONGO_BACKENDS, indirect=True)
+async def test_add_items_of_many_items_is_one_round_trip(mongo_database: Any) -> None:
+    recording = RecordingDatabase(mongo_database)
+    session = _session(MongoSessionService(recording))
+    await session.add_items(ITEMS[:1])  # creates the conversation
+    recording.reset()
+    await session.add_items(ITEMS[1:])
+    assert recording.calls == [("sessions", "find_one_and_update")]
+    assert await session.get_items() == ITEMS
+
+
+async def test_add_items_stores_all_items_or_none(store: SessionService) -> None:
+    from hector_mongo_session import InvalidArgumentError
+
+    session = _session(store)
+    await session.add_items(ITEMS[:1])
+    too_big: Any = {"role": "user", "content": 2**70}  # no 64-bit integer holds it
+    with pytest.raises(InvalidArgumentError):
+        await session.add_items([*ITEMS[1:3], too_big])
+    assert await session.get_items() == ITEMS[:1], "no item of a refused batch is stored"
