@@ -18,6 +18,7 @@ deletes the key (ADK's stores keep a ``None`` value).
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import datetime, timezone
@@ -43,12 +44,12 @@ from ._values import to_utc_millis
 from .errors import SessionAlreadyExistsError, SessionNotFoundError, StaleSessionError
 from .requests import CreateRequest, DeleteRequest, GetRequest, ListRequest
 from .service import SessionService
-from .session import Session, StoredShape
+from .session import Session
 from .state import KEY_PREFIX_TEMP
 
 __all__ = ["AdkSessionService"]
 
-_SHAPES_KEPT = 10_000
+_HANDLES_KEPT = 10_000
 
 STALE_MESSAGE = (
     "The session has been modified in storage since it was loaded. "
@@ -66,11 +67,11 @@ class AdkSessionService(BaseSessionService):
 
     def __init__(self, service: SessionService) -> None:
         self.service = service
-        # What each loaded revision's stored document looks like (sizes, shared buckets),
-        # so an append can check the 16 MiB limit without reading it again.
+        # Our handle (without events) at each loaded revision: what an append needs (event
+        # count, stored sizes, shared buckets...) without reading the session again.
         # Keyed by the storage marker, which names the stored document as well as the
         # revision: a session deleted and created again has other markers.
-        self._shapes: OrderedDict[tuple[str, str, str, str], StoredShape] = OrderedDict()
+        self._handles: OrderedDict[tuple[str, str, str, str], Session] = OrderedDict()
 
     async def create_session(
         self,
@@ -181,18 +182,9 @@ class AdkSessionService(BaseSessionService):
         """
         marker = session._storage_update_marker
         if marker is not None:
-            shape = self._shapes.get((session.app_name, session.user_id, session.id, marker))
-            if shape is not None:
-                return Session(
-                    id=session.id,
-                    app_name=session.app_name,
-                    user_id=session.user_id,
-                    last_update_time=datetime.fromtimestamp(
-                        session.last_update_time, tz=timezone.utc
-                    ),
-                    revision=int(marker.partition(":")[0]),
-                    stored=shape,
-                )
+            known = self._handles.get((session.app_name, session.user_id, session.id, marker))
+            if known is not None:
+                return _detached(known)  # a copy: appends update their handle in place
         # Loaded by another adapter or process, or built by the caller: compare with storage.
         try:
             current = (
@@ -219,10 +211,10 @@ class AdkSessionService(BaseSessionService):
 
     def _remember(self, handle: Session) -> None:
         key = (handle.app_name, handle.user_id, handle.id, _marker(handle))
-        self._shapes[key] = handle.stored
-        self._shapes.move_to_end(key)
-        while len(self._shapes) > _SHAPES_KEPT:
-            self._shapes.popitem(last=False)
+        self._handles[key] = _detached(handle)
+        self._handles.move_to_end(key)
+        while len(self._handles) > _HANDLES_KEPT:
+            self._handles.popitem(last=False)
 
     def _adk_session(
         self, session: Session, *, events: list[AdkEvent], newest: Iterable[float] = ()
@@ -238,6 +230,20 @@ class AdkSessionService(BaseSessionService):
         )
         adk._storage_update_marker = _marker(session)
         return adk
+
+
+def _detached(handle: Session) -> Session:
+    """A copy of a handle without its events or state, which an append does not read."""
+    return Session(
+        id=handle.id,
+        app_name=handle.app_name,
+        user_id=handle.user_id,
+        last_update_time=handle.last_update_time,
+        revision=handle.revision,
+        event_count=handle.event_count,
+        metadata=handle.metadata,
+        stored=dataclasses.replace(handle.stored),
+    )
 
 
 def _marker(session: Session) -> str:

@@ -407,7 +407,12 @@ async def _ask(runner: Runner, session_id: str, question: str, **options: Any) -
         pass
 
 
-async def test_a_real_runner_rewinds_through_the_adapter(adk: AdkSessionService) -> None:
+@pytest.mark.parametrize("window", [None, 2], ids=["uncapped", "window-of-2"])
+async def test_a_real_runner_rewinds_through_the_adapter(
+    make_service: MakeService, window: int | None
+) -> None:
+    # With a window of 2 events, the rewound turn and the state it replays are archived.
+    adk = AdkSessionService(make_service(max_events=window))
     model = ScriptedModel(
         turns=[[types.Part(text="A1")], [types.Part(text="A2")], [types.Part(text="A3")]]
     )
@@ -503,3 +508,17 @@ async def test_the_readme_example_runs(
     namespace["LlmAgent"] = lambda **fields: real_agent(**{**fields, "model": model})
     await namespace["main"]()
     assert capsys.readouterr().out == "4 °C and cloudy.\n"
+
+
+async def test_appends_keep_the_whole_history_past_the_window(make_service: MakeService) -> None:
+    adk = AdkSessionService(make_service(max_events=2))
+    session = await adk.create_session(app_name=APP, user_id=USER)
+    for i in range(5):
+        await adk.append_event(session, _text("user", f"m{i}"))
+    other = AdkSessionService(make_service(max_events=2))
+    await other.append_event(session, _text("user", "m5"))
+    await adk.append_event(session, _text("user", "m6"))
+    stored = await adk.get_session(app_name=APP, user_id=USER, session_id=session.id)
+    assert stored is not None
+    texts = [e.content.parts[0].text for e in stored.events if e.content and e.content.parts]
+    assert texts == [f"m{i}" for i in range(7)], "events numbered by their place in history"
