@@ -11,9 +11,13 @@ Install with ``pip install 'hector-mongo-session[adk]'``::
 
 ADK's semantics hold: partial events are not stored, ``temp:`` keys live on the session
 object for the invocation only, ``app:``/``user:`` state is shared, ``get_session`` of a
-missing session returns ``None``, ``num_recent_events=0`` returns no events, and a stale
-session raises ADK's own ``StaleSessionError``. One difference: a ``None`` in a state delta
-deletes the key (ADK's stores keep a ``None`` value).
+missing session returns ``None``, ``num_recent_events=0`` returns no events, appending to a
+missing session raises ADK's ``SessionNotFoundError`` and through a stale session object
+(another writer appended, or the session was deleted and created again) ADK's own
+``StaleSessionError``. Differences (see the README): a ``None`` in a state delta deletes
+the key (ADK's stores keep a ``None`` value); ids are non-empty strings, so an empty
+``user_id`` is refused; a state value BSON cannot hold (a function) is refused, not stored
+as ``str(value)``.
 """
 
 from __future__ import annotations
