@@ -11,14 +11,20 @@ Install with ``pip install 'hector-mongo-session[adk]'``::
 
 ADK's semantics hold: partial events are not stored, ``temp:`` keys live on the session
 object for the invocation only, ``app:``/``user:`` state is shared, ``get_session`` of a
-missing session returns ``None``, ``num_recent_events=0`` returns no events, and a stale
-session raises ADK's own ``StaleSessionError``. One difference: a ``None`` in a state delta
-deletes the key (ADK's stores keep a ``None`` value).
+missing session returns ``None``, ``num_recent_events=0`` returns no events, appending to a
+missing session raises ADK's ``SessionNotFoundError`` and through a stale session object
+(another writer appended, or the session was deleted and created again) ADK's own
+``StaleSessionError``. Differences (see the README): a ``None`` in a state delta deletes
+the key (ADK's stores keep a ``None`` value); ids are non-empty strings, so an empty
+``user_id`` is refused; a state value BSON cannot hold (a function) is refused, not stored
+as ``str(value)``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -38,15 +44,22 @@ except ImportError:  # pragma: no cover - older ADK without a stale-session erro
     AdkStaleError = ValueError  # type: ignore[misc,assignment]
 
 from ._adk_codec import to_adk, to_ours
+from ._values import to_utc_millis
 from .errors import SessionAlreadyExistsError, SessionNotFoundError, StaleSessionError
 from .requests import CreateRequest, DeleteRequest, GetRequest, ListRequest
 from .service import SessionService
-from .session import Session, StoredShape
+from .session import Session
 from .state import KEY_PREFIX_TEMP
 
 __all__ = ["AdkSessionService"]
 
-_SHAPES_KEPT = 10_000
+_HANDLES_KEPT = 10_000
+
+STALE_MESSAGE = (
+    "The session has been modified in storage since it was loaded. "
+    "Please reload the session before appending more events."
+)
+"""ADK's own wording (its database service's), which ADK users match on."""
 
 
 class AdkSessionService(BaseSessionService):
@@ -58,9 +71,11 @@ class AdkSessionService(BaseSessionService):
 
     def __init__(self, service: SessionService) -> None:
         self.service = service
-        # What each loaded revision's stored document looks like (sizes, shared buckets),
-        # so an append can check the 16 MiB limit without reading it again.
-        self._shapes: OrderedDict[tuple[str, str, str, int], StoredShape] = OrderedDict()
+        # Our handle (without events) at each loaded revision: what an append needs (event
+        # count, stored sizes, shared buckets...) without reading the session again.
+        # Keyed by the storage marker, which names the stored document as well as the
+        # revision: a session deleted and created again has other markers.
+        self._handles: OrderedDict[tuple[str, str, str, str], Session] = OrderedDict()
 
     async def create_session(
         self,
@@ -100,10 +115,15 @@ class AdkSessionService(BaseSessionService):
             loaded = (await self.service.get(request)).session
         except SessionNotFoundError:
             return None
-        events = [] if recent == 0 else [to_adk(event) for event in loaded.events]
+        events = [to_adk(event) for event in loaded.events]
+        adk = self._adk_session(
+            loaded,
+            events=[] if recent == 0 else events,
+            newest=(event.timestamp for event in events),
+        )
         if after is not None:  # ours compares milliseconds; ADK's floats are finer
-            events = [event for event in events if event.timestamp >= after]
-        return self._adk_session(loaded, events=events)
+            adk.events = [event for event in adk.events if event.timestamp >= after]
+        return adk
 
     async def list_sessions(
         self, *, app_name: str, user_id: str | None = None
@@ -136,12 +156,14 @@ class AdkSessionService(BaseSessionService):
         try:
             await self.service.append_event(handle, to_ours(event))
         except StaleSessionError as error:
-            raise AdkStaleError(str(error)) from error
+            raise AdkStaleError(f"{STALE_MESSAGE} ({error})") from error
         except SessionNotFoundError as error:
             raise AdkNotFound(str(error)) from error
         self._remember(handle)
-        session._storage_update_marker = str(handle.revision)
-        session.last_update_time = handle.last_update_time.timestamp()
+        session._storage_update_marker = _marker(handle)
+        session.last_update_time = _exact_time(
+            handle.last_update_time, (session.last_update_time, event.timestamp)
+        )
         self._apply_temp_state(session, event)
         event = self._trim_temp_delta_state(event)
         return self._commit_event_to_session(session, event)
@@ -157,42 +179,50 @@ class AdkSessionService(BaseSessionService):
                 session.state[key] = value
 
     async def _handle(self, session: AdkSession) -> Session:
-        """Our handle for an ADK session object, at the revision it was loaded at."""
+        """Our handle for an ADK session object, at the revision it was loaded at.
+
+        Raises ADK's ``SessionNotFoundError`` when there is no such session, and its
+        ``StaleSessionError`` when the object is not the stored session as it is now.
+        """
         marker = session._storage_update_marker
-        if marker is None:
-            raise AdkStaleError(
-                "this session object was not loaded through this service; get it first"
-            )
-        revision = int(marker)
-        key = (session.app_name, session.user_id, session.id, revision)
-        shape = self._shapes.get(key)
-        if shape is None:  # loaded by another adapter or process: learn the stored shape
-            current = await self.service.get(
-                GetRequest(
-                    app_name=session.app_name,
-                    user_id=session.user_id,
-                    session_id=session.id,
-                    num_recent_events=1,
+        if marker is not None:
+            known = self._handles.get((session.app_name, session.user_id, session.id, marker))
+            if known is not None:
+                return _detached(known)  # a copy: appends update their handle in place
+        # Loaded by another adapter or process, or built by the caller: compare with storage.
+        try:
+            current = (
+                await self.service.get(
+                    GetRequest(
+                        app_name=session.app_name,
+                        user_id=session.user_id,
+                        session_id=session.id,
+                        num_recent_events=1,
+                    )
                 )
-            )
-            shape = current.session.stored
-        return Session(
-            id=session.id,
-            app_name=session.app_name,
-            user_id=session.user_id,
-            last_update_time=datetime.fromtimestamp(session.last_update_time, tz=timezone.utc),
-            revision=revision,
-            stored=shape,
-        )
+            ).session
+        except SessionNotFoundError as error:
+            raise AdkNotFound(str(error)) from error
+        if marker is None:
+            # No marker (a Session built by the caller): current if it ends where storage
+            # does, as ADK's database service decides.
+            newest = current.events[-1].id if current.events else None
+            if newest != (session.events[-1].id if session.events else None):
+                raise AdkStaleError(STALE_MESSAGE)
+        elif marker != _marker(current):
+            raise AdkStaleError(STALE_MESSAGE)
+        return current
 
     def _remember(self, handle: Session) -> None:
-        key = (handle.app_name, handle.user_id, handle.id, handle.revision)
-        self._shapes[key] = handle.stored
-        self._shapes.move_to_end(key)
-        while len(self._shapes) > _SHAPES_KEPT:
-            self._shapes.popitem(last=False)
+        key = (handle.app_name, handle.user_id, handle.id, _marker(handle))
+        self._handles[key] = _detached(handle)
+        self._handles.move_to_end(key)
+        while len(self._handles) > _HANDLES_KEPT:
+            self._handles.popitem(last=False)
 
-    def _adk_session(self, session: Session, *, events: list[AdkEvent]) -> AdkSession:
+    def _adk_session(
+        self, session: Session, *, events: list[AdkEvent], newest: Iterable[float] = ()
+    ) -> AdkSession:
         self._remember(session)
         adk = AdkSession(
             id=session.id,
@@ -200,10 +230,41 @@ class AdkSessionService(BaseSessionService):
             user_id=session.user_id,
             state=session.state.to_dict(),
             events=events,
-            last_update_time=session.last_update_time.timestamp(),
+            last_update_time=_exact_time(session.last_update_time, newest),
         )
-        adk._storage_update_marker = str(session.revision)
+        adk._storage_update_marker = _marker(session)
         return adk
+
+
+def _detached(handle: Session) -> Session:
+    """A copy of a handle without its events or state, which an append does not read."""
+    return Session(
+        id=handle.id,
+        app_name=handle.app_name,
+        user_id=handle.user_id,
+        last_update_time=handle.last_update_time,
+        revision=handle.revision,
+        event_count=handle.event_count,
+        metadata=handle.metadata,
+        stored=dataclasses.replace(handle.stored),
+    )
+
+
+def _marker(session: Session) -> str:
+    """ADK's storage marker for our handle: its revision and its stored document."""
+    document = session.stored.document_id
+    return str(session.revision) if document is None else f"{session.revision}:{document}"
+
+
+def _exact_time(stored: datetime, candidates: Iterable[float]) -> float:
+    """ADK's float for a session time we keep in milliseconds: the latest candidate (an
+    event's exact timestamp) in that millisecond, else the millisecond itself."""
+    exact = [
+        seconds
+        for seconds in candidates
+        if to_utc_millis(datetime.fromtimestamp(seconds, tz=timezone.utc), "timestamp") == stored
+    ]
+    return max(exact, default=stored.timestamp())
 
 
 def _millis_floor(seconds: float) -> datetime:

@@ -228,10 +228,12 @@ class ScriptedModel(BaseLlm):
     model: str = "scripted"
     turns: list[list[types.Part]] = Field(default_factory=list)
     calls: int = 0
+    requests: list[LlmRequest] = Field(default_factory=list)
 
     async def generate_content_async(
         self, llm_request: LlmRequest, stream: bool = False
     ) -> AsyncGenerator[LlmResponse, None]:
+        self.requests.append(llm_request.model_copy(deep=True))
         parts = self.turns[self.calls % len(self.turns)]
         self.calls += 1
         yield LlmResponse(content=types.Content(role="model", parts=parts))
@@ -271,3 +273,252 @@ async def test_a_real_adk_runner_stores_its_conversation(adk: AdkSessionService)
     assert response is not None
     assert response.response == {"city": "Oslo", "temp_c": 4}
     assert stored.state["last_answer"] == "4 °C in Oslo."
+
+
+async def test_a_deleted_sessions_object_cannot_write_into_its_successor(
+    adk: AdkSessionService,
+) -> None:
+    old = await adk.create_session(app_name=APP, user_id=USER, session_id="s")
+    await adk.delete_session(app_name=APP, user_id=USER, session_id="s")
+    new = await adk.create_session(app_name=APP, user_id=USER, session_id="s")
+    with pytest.raises(AdkStaleError, match="modified in storage"):
+        await adk.append_event(old, _text("user", "to the deleted session"))
+    await adk.append_event(new, _text("user", "to the new one"))
+    stored = await adk.get_session(app_name=APP, user_id=USER, session_id="s")
+    assert stored is not None
+    assert [e.content.parts[0].text for e in stored.events if e.content and e.content.parts] == [
+        "to the new one"
+    ]
+
+
+async def test_a_deleted_sessions_object_cannot_write_through_another_adapter(
+    make_service: MakeService,
+) -> None:
+    first, second = AdkSessionService(make_service()), AdkSessionService(make_service())
+    old = await first.create_session(app_name=APP, user_id=USER, session_id="s")
+    await second.delete_session(app_name=APP, user_id=USER, session_id="s")
+    await second.create_session(app_name=APP, user_id=USER, session_id="s")
+    with pytest.raises(AdkStaleError):
+        await first.append_event(old, _text("user", "to the deleted session"))
+    with pytest.raises(AdkStaleError):
+        await AdkSessionService(make_service()).append_event(old, _text("user", "again"))
+
+
+async def test_appending_to_a_session_never_created_is_not_found(adk: AdkSessionService) -> None:
+    from google.adk.errors.session_not_found_error import SessionNotFoundError as AdkNotFound
+    from google.adk.sessions import Session as AdkSession
+
+    never = AdkSession(app_name=APP, user_id=USER, id="never-created")
+    with pytest.raises(AdkNotFound):
+        await adk.append_event(never, _text("user", "hello?"))
+    deleted = await adk.create_session(app_name=APP, user_id=USER)
+    await adk.delete_session(app_name=APP, user_id=USER, session_id=deleted.id)
+    with pytest.raises(AdkNotFound):
+        await adk.append_event(deleted, _text("user", "hello?"))
+
+
+async def test_a_caller_built_session_object_appends_while_current(adk: AdkSessionService) -> None:
+    from google.adk.sessions import Session as AdkSession
+
+    await adk.create_session(app_name=APP, user_id=USER, session_id="s")
+    built = AdkSession(app_name=APP, user_id=USER, id="s")
+    await adk.append_event(built, _text("user", "one"))
+    await adk.append_event(built, _text("user", "two"))
+    loaded = await adk.get_session(app_name=APP, user_id=USER, session_id="s")
+    assert loaded is not None
+    rebuilt = AdkSession(app_name=APP, user_id=USER, id="s", events=list(loaded.events))
+    await adk.append_event(rebuilt, _text("user", "three"))
+    behind = AdkSession(app_name=APP, user_id=USER, id="s", events=list(loaded.events))
+    with pytest.raises(AdkStaleError, match="modified in storage"):
+        await adk.append_event(behind, _text("user", "lost"))
+    with pytest.raises(AdkStaleError, match="modified in storage"):
+        await adk.append_event(AdkSession(app_name=APP, user_id=USER, id="s"), _text("user", "x"))
+    stored = await adk.get_session(app_name=APP, user_id=USER, session_id="s")
+    assert stored is not None
+    assert len(stored.events) == 3
+
+
+async def test_the_stale_error_has_adks_wording(adk: AdkSessionService) -> None:
+    session = await adk.create_session(app_name=APP, user_id=USER)
+    copy = session.model_copy(deep=True)
+    await adk.append_event(session, _text("user", "one"))
+    with pytest.raises(AdkStaleError, match="modified in storage since it was loaded"):
+        await adk.append_event(copy, _text("user", "two"))
+
+
+async def test_last_update_time_keeps_the_events_exact_float(adk: AdkSessionService) -> None:
+    session = await adk.create_session(app_name=APP, user_id=USER)
+    when = session.last_update_time + 10.000_123_4
+    await adk.append_event(session, _text("user", "one", timestamp=when))
+    assert session.last_update_time == when
+    for config in (
+        None,
+        GetSessionConfig(num_recent_events=0),
+        GetSessionConfig(after_timestamp=when),
+    ):
+        got = await adk.get_session(
+            app_name=APP, user_id=USER, session_id=session.id, config=config
+        )
+        assert got is not None
+        assert got.last_update_time == when, f"truncated with {config}"
+    assert await adk.get_session(app_name=APP, user_id=USER, session_id=session.id) == session
+    await adk.append_event(session, _text("user", "older", timestamp=when - 5))
+    assert session.last_update_time == when, "an older event does not move the time back"
+
+
+async def test_a_state_value_that_cannot_be_stored_is_refused(adk: AdkSessionService) -> None:
+    from hector_mongo_session import InvalidArgumentError
+
+    session = await adk.create_session(app_name=APP, user_id=USER)
+    event = _text("agent", "x", actions=AdkActions(state_delta={"callback": lambda: 1, "ok": 2}))
+    with pytest.raises(InvalidArgumentError):
+        await adk.append_event(session, event)
+    stored = await adk.get_session(app_name=APP, user_id=USER, session_id=session.id)
+    assert stored is not None
+    assert stored.events == []
+    assert stored.state == {}
+
+
+async def test_an_empty_user_id_is_refused_before_anything_is_written(
+    adk: AdkSessionService,
+) -> None:
+    from hector_mongo_session import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match="user_id"):
+        await adk.create_session(app_name=APP, user_id="", state={"app:k": 1})
+    assert (await adk.list_sessions(app_name=APP)).sessions == []
+
+
+def _seen_texts(request: LlmRequest) -> list[str]:
+    """The texts of the contents a model was sent."""
+    return [
+        part.text
+        for content in request.contents
+        for part in content.parts or []
+        if part.text is not None
+    ]
+
+
+async def _ask(runner: Runner, session_id: str, question: str, **options: Any) -> None:
+    message = types.Content(role="user", parts=[types.Part(text=question)])
+    async for _ in runner.run_async(
+        user_id=USER, session_id=session_id, new_message=message, **options
+    ):
+        pass
+
+
+@pytest.mark.parametrize("window", [None, 2], ids=["uncapped", "window-of-2"])
+async def test_a_real_runner_rewinds_through_the_adapter(
+    make_service: MakeService, window: int | None
+) -> None:
+    # With a window of 2 events, the rewound turn and the state it replays are archived.
+    adk = AdkSessionService(make_service(max_events=window))
+    model = ScriptedModel(
+        turns=[[types.Part(text="A1")], [types.Part(text="A2")], [types.Part(text="A3")]]
+    )
+    agent = LlmAgent(name="forecaster", model=model, output_key="last_answer")
+    runner = Runner(app_name=APP, agent=agent, session_service=adk)
+    session = await adk.create_session(app_name=APP, user_id=USER)
+    await _ask(runner, session.id, "Q1")
+    await _ask(runner, session.id, "Q2", state_delta={"turn2_only": True})
+    loaded = await adk.get_session(app_name=APP, user_id=USER, session_id=session.id)
+    assert loaded is not None
+    assert loaded.state == {"last_answer": "A2", "turn2_only": True}
+    second = loaded.events[2].invocation_id
+    assert second != loaded.events[0].invocation_id
+
+    await runner.rewind_async(
+        user_id=USER, session_id=session.id, rewind_before_invocation_id=second
+    )
+    rewound = await adk.get_session(app_name=APP, user_id=USER, session_id=session.id)
+    assert rewound is not None
+    assert rewound.state == {"last_answer": "A1"}, "state as before turn 2"
+    assert rewound.events[-1].actions.rewind_before_invocation_id == second
+
+    await _ask(runner, session.id, "Q3")
+    seen = _seen_texts(model.requests[-1])
+    assert "Q1" in seen
+    assert "Q3" in seen
+    assert "Q2" not in seen, "the rewound turn is not sent to the model"
+    assert "A2" not in seen
+
+
+@pytest.mark.filterwarnings("ignore:.*EXPERIMENTAL.*:UserWarning")
+async def test_a_real_runner_compacts_events_through_the_adapter(
+    adk: AdkSessionService,
+) -> None:
+    from google.adk.apps import App
+    from google.adk.apps.app import EventsCompactionConfig
+    from google.adk.apps.llm_event_summarizer import LlmEventSummarizer
+
+    model = ScriptedModel(turns=[[types.Part(text="answer")]])
+    summarizer = ScriptedModel(turns=[[types.Part(text="SUMMARY of Q1 and Q2")]])
+    app = App(
+        name=APP,
+        root_agent=LlmAgent(name="forecaster", model=model),
+        events_compaction_config=EventsCompactionConfig(
+            compaction_interval=2,
+            overlap_size=0,
+            summarizer=LlmEventSummarizer(llm=summarizer),
+        ),
+    )
+    runner = Runner(app=app, session_service=adk)
+    session = await adk.create_session(app_name=APP, user_id=USER)
+    for question in ("Q1", "Q2"):
+        await _ask(runner, session.id, question)
+    assert summarizer.calls == 1, "compaction ran after the second invocation"
+
+    stored = await adk.get_session(app_name=APP, user_id=USER, session_id=session.id)
+    assert stored is not None
+    compactions = [event for event in stored.events if event.actions.compaction]
+    assert len(compactions) == 1, "the compaction event is stored and read back"
+    compaction = compactions[0].actions.compaction
+    assert compaction is not None
+    assert compaction.compacted_content is not None
+    assert compaction.compacted_content.parts is not None
+    assert compaction.compacted_content.parts[0].text == "SUMMARY of Q1 and Q2"
+
+    await _ask(runner, session.id, "Q3")
+    seen = " ".join(_seen_texts(model.requests[-1]))
+    assert "SUMMARY of Q1 and Q2" in seen, "the model gets the summary"
+    assert "Q1" not in seen.replace("SUMMARY of Q1 and Q2", ""), "instead of the raw events"
+
+
+async def test_the_readme_example_runs(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hector_mongo_session.testing import MockAsyncMongoClient
+
+    from .test_readme import python_blocks
+
+    [block] = [block for block in python_blocks() if "AdkSessionService(store)" in block]
+    namespace: dict[str, Any] = {"__name__": "readme"}
+    exec(compile(block, "README.md ADK example", "exec"), namespace)
+    store = MongoSessionService(MockAsyncMongoClient()["readme"])
+    model = ScriptedModel(turns=[[types.Part(text="4 °C and cloudy.")]])
+    agent = LlmAgent(name="forecaster", model=model)
+    assert await namespace["ask"](store, agent, "Weather in Oslo?") == "4 °C and cloudy."
+    listed = await AdkSessionService(store).list_sessions(app_name="weather", user_id="ada")
+    assert len(listed.sessions) == 1
+
+    # main() as written, with the stand-in database and the scripted model in place of
+    # MongoDB on localhost and Gemini.
+    monkeypatch.setattr(MongoSessionService, "from_uri", lambda uri, database: store)
+    real_agent = namespace["LlmAgent"]
+    namespace["LlmAgent"] = lambda **fields: real_agent(**{**fields, "model": model})
+    await namespace["main"]()
+    assert capsys.readouterr().out == "4 °C and cloudy.\n"
+
+
+async def test_appends_keep_the_whole_history_past_the_window(make_service: MakeService) -> None:
+    adk = AdkSessionService(make_service(max_events=2))
+    session = await adk.create_session(app_name=APP, user_id=USER)
+    for i in range(5):
+        await adk.append_event(session, _text("user", f"m{i}"))
+    other = AdkSessionService(make_service(max_events=2))
+    await other.append_event(session, _text("user", "m5"))
+    await adk.append_event(session, _text("user", "m6"))
+    stored = await adk.get_session(app_name=APP, user_id=USER, session_id=session.id)
+    assert stored is not None
+    texts = [e.content.parts[0].text for e in stored.events if e.content and e.content.parts]
+    assert texts == [f"m{i}" for i in range(7)], "events numbered by their place in history"
