@@ -1,0 +1,44 @@
+"""The MongoDB service as a production server demands: index conflicts, upsert races, read
+preference and write concern, the server's refusals, bulk outcomes, the Stable API, and
+queries that stay tight index ranges."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from hector_mongo_session import (
+    GetRequest,
+    MongoSessionService,
+)
+
+from .conftest import MONGO_BACKENDS
+from .helpers import APP, USER, create, text_event
+from .recording import RecordingDatabase, fail_at
+
+pytestmark = pytest.mark.parametrize("mongo_database", MONGO_BACKENDS, indirect=True)
+
+SESSION_KEY = [("app_name", 1), ("user_id", 1), ("session_id", 1)]
+
+
+def _raise_once(collection: str, method: str, error: BaseException, phase: str = "before") -> Any:
+    return fail_at(collection, method, phase, error)
+
+
+# --- 12. num_recent_events beyond int32 -----------------------------------------------------
+
+
+async def test_a_window_beyond_int32_reaches_the_server_as_an_int32(mongo_database: Any) -> None:
+    recording = RecordingDatabase(mongo_database)
+    service = MongoSessionService(recording)
+    session = await create(service)
+    await service.append_event(session, text_event("x"))
+    recording.reset()
+    request = GetRequest(app_name=APP, user_id=USER, session_id=session.id, num_recent_events=2**40)
+    assert len((await service.get(request)).session.events) == 1
+    [pipeline] = [
+        call[2][0] for call in recording.arguments if call[:2] == ("sessions", "aggregate")
+    ]
+    count = pipeline[1]["$project"]["events"]["$slice"][1]
+    assert -(2**31) <= count < 2**31, count
