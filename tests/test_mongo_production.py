@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pymongo.errors import OperationFailure
 
 from hector_mongo_session import (
     GetRequest,
@@ -24,6 +25,21 @@ SESSION_KEY = [("app_name", 1), ("user_id", 1), ("session_id", 1)]
 
 def _raise_once(collection: str, method: str, error: BaseException, phase: str = "before") -> Any:
     return fail_at(collection, method, phase, error)
+
+
+# --- 8. The Stable API (strict) has no distinct ---------------------------------------------
+
+
+async def test_app_names_works_under_the_strict_stable_api(mongo_database: Any) -> None:
+    strict = OperationFailure(
+        "Provided apiStrict:true, but the command distinct is not in API Version 1", 323
+    )
+    recording = RecordingDatabase(mongo_database)
+    service = MongoSessionService(recording)
+    for app in ("b", "a", "b"):
+        await create(service, app_name=app)
+    recording.fault = _raise_once("sessions", "distinct", strict)
+    assert await service.app_names() == ["a", "b"]
 
 
 # --- 12. num_recent_events beyond int32 -----------------------------------------------------

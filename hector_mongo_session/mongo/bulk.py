@@ -155,9 +155,18 @@ async def _insert(sessions: Any, items: list[EncodedSnapshot]) -> dict[Key, Impo
 
 
 async def app_names(sessions: Any) -> list[str]:
-    """Every app with at least one session."""
-    names: list[str] = await call("app_names", sessions.distinct, "app_name", writes=False)
-    return sorted(names)
+    """Every app with at least one session.
+
+    A ``$group`` rather than ``distinct``, which is not in the Stable API (a client with
+    ``ServerApi("1", strict=True)`` may not run it); sorted on ``app_name`` first, the
+    server can read it from the front of the ``session_key`` index.
+    """
+    pipeline: list[dict[str, Any]] = [
+        {"$sort": {"app_name": 1}},
+        {"$group": {"_id": "$app_name"}},
+    ]
+    rows = await aggregate(sessions, pipeline, "app_names")
+    return sorted(row["_id"] for row in rows)
 
 
 async def usage_stats(sessions: Any, *, app_name: str | None) -> list[dict[str, Any]]:
