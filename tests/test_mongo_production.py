@@ -42,6 +42,30 @@ async def test_app_names_works_under_the_strict_stable_api(mongo_database: Any) 
     assert await service.app_names() == ["a", "b"]
 
 
+# --- 9. stats: a full scan that groups small projected documents ----------------------------
+
+
+async def test_stats_projects_before_grouping_and_may_spill_to_disk(mongo_database: Any) -> None:
+    recording = RecordingDatabase(mongo_database)
+    service = MongoSessionService(recording)
+    session = await create(service)
+    await service.append_events(session, [text_event("a" * 1000), text_event("b")])
+    recording.reset()
+    rows = await service.stats()
+    assert len(rows) == 1
+    assert (rows[0]["sessions"], rows[0]["events"], rows[0]["stored_events"]) == (1, 2, 2)
+    assert rows[0]["event_bytes"] > 1000
+    [(_, _, args, kwargs)] = [call for call in recording.arguments if call[1] == "aggregate"]
+    pipeline = args[0]
+    assert [next(iter(stage)) for stage in pipeline][:3] == ["$match", "$project", "$group"]
+    projected = pipeline[1]["$project"]
+    assert set(projected) <= {"_id", "app_name", "user_id", "event_count"} | {
+        "stored_events",
+        "event_bytes",
+    }, f"whole documents reach the group: {projected}"
+    assert kwargs.get("allowDiskUse") is True
+
+
 # --- 12. num_recent_events beyond int32 -----------------------------------------------------
 
 

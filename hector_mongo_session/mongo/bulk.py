@@ -170,22 +170,37 @@ async def app_names(sessions: Any) -> list[str]:
 
 
 async def usage_stats(sessions: Any, *, app_name: str | None) -> list[dict[str, Any]]:
-    """Sessions, events and stored bytes per (app, user), largest first."""
+    """Sessions, events and stored bytes per (app, user), largest first.
+
+    A full scan of ``sessions`` (of one app's documents, with ``app_name``): each document
+    is cut down to its ids and three numbers before grouping, so the group holds no events,
+    and the group may spill to disk on a large store.
+    """
     match = {} if app_name is None else {"app_name": check_id(app_name, "app_name")}
     pipeline: list[dict[str, Any]] = [
         {"$match": match},
+        {
+            "$project": {
+                "_id": 0,
+                "app_name": 1,
+                "user_id": 1,
+                "event_count": 1,
+                "stored_events": {"$size": "$event_bytes"},
+                "event_bytes": {"$sum": "$event_bytes"},
+            }
+        },
         {
             "$group": {
                 "_id": {"app_name": "$app_name", "user_id": "$user_id"},
                 "sessions": {"$sum": 1},
                 "events": {"$sum": "$event_count"},
-                "stored_events": {"$sum": {"$size": "$event_bytes"}},
-                "event_bytes": {"$sum": {"$sum": "$event_bytes"}},
+                "stored_events": {"$sum": "$stored_events"},
+                "event_bytes": {"$sum": "$event_bytes"},
             }
         },
         {"$sort": {"event_bytes": -1}},
     ]
-    rows = await aggregate(sessions, pipeline, "stats")
+    rows = await aggregate(sessions, pipeline, "stats", allowDiskUse=True)
     return [
         {
             "app_name": row["_id"]["app_name"],

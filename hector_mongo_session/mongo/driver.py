@@ -77,12 +77,15 @@ def translate(exc: PyMongoError, operation: str, *, writes: bool) -> Exception:
 
 
 async def aggregate(
-    collection: Any, pipeline: Sequence[Mapping[str, Any]], operation: str
+    collection: Any, pipeline: Sequence[Mapping[str, Any]], operation: str, **options: Any
 ) -> list[dict[str, Any]]:
-    """Run an aggregation and return all its documents (one batch for our pipelines)."""
+    """Run an aggregation and return all its documents (one batch for our pipelines).
+
+    ``options`` go to the driver's ``aggregate`` (``allowDiskUse=True``, ...).
+    """
 
     async def run() -> list[dict[str, Any]]:
-        cursor = collection.aggregate(list(pipeline))
+        cursor = collection.aggregate(list(pipeline), **options)
         if inspect.isawaitable(cursor):  # PyMongo async; Motor returns the cursor directly
             cursor = await cursor
         documents: list[dict[str, Any]] = await cursor.to_list(None)
