@@ -11,6 +11,7 @@ from pymongo.errors import OperationFailure
 
 from hector_mongo_session import (
     GetRequest,
+    ListRequest,
     MongoSessionService,
 )
 
@@ -64,6 +65,34 @@ async def test_stats_projects_before_grouping_and_may_spill_to_disk(mongo_databa
         "event_bytes",
     }, f"whole documents reach the group: {projected}"
     assert kwargs.get("allowDiskUse") is True
+
+
+# --- 10. list pages are tight index ranges --------------------------------------------------
+
+
+@pytest.mark.parametrize("user_id", [USER, None], ids=["one user", "every user"])
+async def test_later_list_pages_bound_last_update_time_from_above(
+    mongo_database: Any, user_id: str | None
+) -> None:
+    recording = RecordingDatabase(mongo_database)
+    service = MongoSessionService(recording)
+    for _ in range(3):
+        await create(service)
+    first = await service.list(ListRequest(app_name=APP, user_id=user_id, page_size=2))
+    assert first.next_page_token is not None
+    recording.reset()
+    second = await service.list(
+        ListRequest(app_name=APP, user_id=user_id, page_size=2, page_token=first.next_page_token)
+    )
+    assert len(first.sessions) + len(second.sessions) == 3
+    [match] = [
+        call[2][0][0]["$match"]
+        for call in recording.arguments
+        if call[:2] == ("sessions", "aggregate")
+    ]
+    newest_left = first.sessions[-1].last_update_time.replace(tzinfo=None)
+    assert match["last_update_time"] == {"$lte": newest_left}, match
+    assert "$or" in match
 
 
 # --- 12. num_recent_events beyond int32 -----------------------------------------------------
