@@ -116,3 +116,75 @@ def test_max_events_must_be_positive(bad: Any) -> None:
 
     with pytest.raises(InvalidArgumentError, match="max_events"):
         MongoSessionService(MockAsyncMongoClient()["db"], max_events=bad)
+
+
+# --- bson's errors and the server's size refusals -------------------------------------------
+
+
+def _bson_errors() -> list[Any]:
+    from bson.errors import InvalidDocument, InvalidStringData
+    from pymongo.errors import DocumentTooLarge
+
+    return [
+        pytest.param(DocumentTooLarge("BSON document too large (17000000 bytes)"), True, id="dtl"),
+        pytest.param(InvalidDocument("cannot encode object: <object>"), False, id="invalid"),
+        pytest.param(
+            InvalidStringData("strings in documents must be valid UTF-8"), False, id="str"
+        ),
+    ]
+
+
+@pytest.mark.parametrize("mongo_database", MONGO_BACKENDS, indirect=True)
+@pytest.mark.parametrize(("error", "too_large"), _bson_errors())
+async def test_bson_errors_are_translated(
+    mongo_database: Any, error: Exception, too_large: bool
+) -> None:
+    recording = RecordingDatabase(mongo_database)
+    service = MongoSessionService(recording)
+    session = await create(service)
+    recording.fault = _fail_on("sessions", "find_one_and_update", error)
+    expected = DocumentTooLargeError if too_large else InvalidArgumentError
+    with pytest.raises(expected) as caught:
+        await service.append_event(session, text_event("hi"))
+    assert caught.value.__cause__ is error
+    recording.fault = _fail_on("sessions", "insert_one", error)
+    with pytest.raises(expected):
+        await create(service)
+
+
+@pytest.mark.parametrize("mongo_database", MONGO_BACKENDS, indirect=True)
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        (2, "object to insert too large. size in bytes: 17000000, max size: 16777216"),
+        (10334, "BSONObj size: 17000000 (0x1036640) is invalid"),
+        (17419, "Resulting document after update is larger than 16777216"),
+        (17420, "Document to upsert is larger than 16777216"),
+    ],
+)
+async def test_the_servers_size_refusals_are_translated(
+    mongo_database: Any, code: int, message: str
+) -> None:
+    from pymongo.errors import WriteError
+
+    recording = RecordingDatabase(mongo_database)
+    service = MongoSessionService(recording)
+    session = await create(service)
+    recording.fault = _fail_on("sessions", "insert_one", WriteError(message, code))
+    with pytest.raises(DocumentTooLargeError):
+        await create(service)
+    recording.fault = _fail_on("sessions", "find_one_and_update", OperationFailure(message, code))
+    with pytest.raises(DocumentTooLargeError):
+        await service.append_event(session, text_event("hi"))
+
+
+@pytest.mark.parametrize("mongo_database", MONGO_BACKENDS, indirect=True)
+async def test_other_bad_values_are_not_size_refusals(mongo_database: Any) -> None:
+    recording = RecordingDatabase(mongo_database)
+    service = MongoSessionService(recording)
+    session = await create(service)
+    bad_value = OperationFailure("$in needs an array", 2)
+    recording.fault = _fail_on("sessions", "find_one_and_update", bad_value)
+    with pytest.raises(StorageError) as caught:
+        await service.append_event(session, text_event("hi"))
+    assert not isinstance(caught.value, DocumentTooLargeError)

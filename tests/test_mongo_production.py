@@ -13,6 +13,7 @@ from hector_mongo_session import (
     GetRequest,
     ListRequest,
     MongoSessionService,
+    SessionSnapshot,
 )
 
 from .conftest import MONGO_BACKENDS
@@ -26,6 +27,29 @@ SESSION_KEY = [("app_name", 1), ("user_id", 1), ("session_id", 1)]
 
 def _raise_once(collection: str, method: str, error: BaseException, phase: str = "before") -> Any:
     return fail_at(collection, method, phase, error)
+
+
+# --- 6. The server refusing an oversized session in a bulk import --------------------------
+
+
+async def test_an_import_refused_as_too_large_says_so(mongo_database: Any) -> None:
+    from pymongo.errors import BulkWriteError
+
+    from hector_mongo_session import DocumentTooLargeError
+
+    details = {
+        "writeErrors": [{"index": 0, "code": 10334, "errmsg": "BSONObj size: 17000000 is invalid"}],
+        "writeConcernErrors": [],
+        "nInserted": 1,
+    }
+    recording = RecordingDatabase(mongo_database)
+    service = MongoSessionService(recording)
+    await service.ensure_indexes()
+    snapshots = [SessionSnapshot(app_name=APP, user_id=USER, session_id=f"s{i}") for i in range(2)]
+    recording.fault = _raise_once("sessions", "insert_many", BulkWriteError(details))
+    outcomes = await service.import_snapshots(snapshots)
+    assert isinstance(outcomes[0], DocumentTooLargeError), outcomes
+    assert outcomes[1] == "imported"
 
 
 # --- 8. The Stable API (strict) has no distinct ---------------------------------------------

@@ -14,10 +14,10 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import DuplicateKeyError
 
 from .._window import merge_archived
-from .driver import call, translate
+from .driver import DRIVER_ERRORS, call, translate
 
 
 class Archive:
@@ -103,7 +103,7 @@ class Archive:
                     held = pending.get(seq)
                     if first <= seq <= last and (held is None or held[0] < bucket["revision"]):
                         pending[seq] = (bucket["revision"], event)
-        except PyMongoError as exc:
+        except DRIVER_ERRORS as exc:
             raise translate(exc, operation, writes=False) from exc
         for seq in sorted(pending):
             yield _check_next(pending[seq][1], expected, operation)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from pymongo.errors import BulkWriteError, PyMongoError
+from pymongo.errors import BulkWriteError
 
 from .._core import ScopeUpdate
 from .._model import check_id
@@ -19,7 +19,7 @@ from ..snapshot import (
     encode_batch,
 )
 from .archive import Archive
-from .driver import aggregate, call, translate
+from .driver import DRIVER_ERRORS, aggregate, call, is_too_large, too_large_error, translate
 from .queries import window_start
 from .shared import Bucket, SharedState
 
@@ -103,7 +103,7 @@ async def export_snapshots(
                 app_state=app_states[app],
                 user_state=user_states[(app, user)],
             )
-    except PyMongoError as exc:
+    except DRIVER_ERRORS as exc:
         raise translate(exc, "export", writes=False) from exc
 
 
@@ -144,8 +144,11 @@ async def _insert(sessions: Any, items: list[EncodedSnapshot]) -> dict[Key, Impo
     except BulkWriteError as exc:
         for failure in exc.details.get("writeErrors", []):
             item = items[failure["index"]]
-            if failure.get("code") == _DUPLICATE_KEY:
+            code, message = failure.get("code"), str(failure.get("errmsg", ""))
+            if code == _DUPLICATE_KEY:
                 outcomes[item.key] = "present"  # imported meanwhile by someone else
+            elif is_too_large(code, message):
+                outcomes[item.key] = too_large_error("import", message)
             else:
                 outcomes[item.key] = StorageError(
                     f"import: the server refused session {item.key[2]!r}: {failure.get('errmsg')}",
