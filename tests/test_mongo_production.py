@@ -52,6 +52,32 @@ async def test_an_import_refused_as_too_large_says_so(mongo_database: Any) -> No
     assert outcomes[1] == "imported"
 
 
+# --- 7. Bulk imports whose write concern failed ---------------------------------------------
+
+
+async def test_an_import_whose_write_concern_failed_has_an_unknown_outcome(
+    mongo_database: Any,
+) -> None:
+    from pymongo.errors import BulkWriteError
+
+    from hector_mongo_session import OutcomeUnknownError
+
+    details = {
+        "writeErrors": [],
+        "writeConcernErrors": [{"code": 64, "errmsg": "waiting for replication timed out"}],
+        "nInserted": 2,
+    }
+    recording = RecordingDatabase(mongo_database)
+    service = MongoSessionService(recording)
+    await service.ensure_indexes()
+    snapshots = [SessionSnapshot(app_name=APP, user_id=USER, session_id=f"s{i}") for i in range(2)]
+    recording.fault = _raise_once("sessions", "insert_many", BulkWriteError(details), "after")
+    outcomes = await service.import_snapshots(snapshots)
+    assert all(isinstance(outcome, OutcomeUnknownError) for outcome in outcomes), outcomes
+    assert all(outcome.operation == "import" for outcome in outcomes)  # type: ignore[union-attr]
+    assert await service.import_snapshots(snapshots) == ["present", "present"]
+
+
 # --- 8. The Stable API (strict) has no distinct ---------------------------------------------
 
 

@@ -10,7 +10,7 @@ from pymongo.errors import BulkWriteError
 from .._core import ScopeUpdate
 from .._model import check_id
 from .._window import WindowBounds
-from ..errors import SessionError, StorageError
+from ..errors import OutcomeUnknownError, SessionError, StorageError
 from ..snapshot import (
     EncodedSnapshot,
     ImportOutcome,
@@ -142,7 +142,9 @@ async def _insert(sessions: Any, items: list[EncodedSnapshot]) -> dict[Key, Impo
     try:
         await call("import", sessions.insert_many, documents, ordered=False, writes=True)
     except BulkWriteError as exc:
+        refused = set()
         for failure in exc.details.get("writeErrors", []):
+            refused.add(failure["index"])
             item = items[failure["index"]]
             code, message = failure.get("code"), str(failure.get("errmsg", ""))
             if code == _DUPLICATE_KEY:
@@ -154,6 +156,17 @@ async def _insert(sessions: Any, items: list[EncodedSnapshot]) -> dict[Key, Impo
                     f"import: the server refused session {item.key[2]!r}: {failure.get('errmsg')}",
                     operation="import",
                 )
+        concern = exc.details.get("writeConcernErrors")
+        if concern:
+            # Written, but not confirmed as the write concern asks: maybe rolled back later.
+            for index, item in enumerate(items):
+                if index not in refused:
+                    outcomes[item.key] = OutcomeUnknownError(
+                        f"import: session {item.key[2]!r} was written but its write concern "
+                        f"failed ({concern[0].get('errmsg')}): it may not survive a failover; "
+                        "import it again (a stored session is left alone)",
+                        operation="import",
+                    )
     return outcomes
 
 
