@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pymongo.errors import OperationFailure
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from hector_mongo_session import (
     GetRequest,
@@ -17,7 +17,7 @@ from hector_mongo_session import (
 )
 
 from .conftest import MONGO_BACKENDS
-from .helpers import APP, USER, create, text_event
+from .helpers import APP, USER, create, reload, text_event
 from .recording import RecordingDatabase, fail_at
 
 pytestmark = pytest.mark.parametrize("mongo_database", MONGO_BACKENDS, indirect=True)
@@ -27,6 +27,39 @@ SESSION_KEY = [("app_name", 1), ("user_id", 1), ("session_id", 1)]
 
 def _raise_once(collection: str, method: str, error: BaseException, phase: str = "before") -> Any:
     return fail_at(collection, method, phase, error)
+
+
+# --- 3. Concurrent first upserts of a shared-state document ---------------------------------
+
+
+@pytest.mark.parametrize("collection", ["app_states", "user_states"])
+async def test_a_lost_first_upsert_race_is_retried(mongo_database: Any, collection: str) -> None:
+    race = DuplicateKeyError("E11000 duplicate key error collection: " + collection, 11000)
+    recording = RecordingDatabase(mongo_database)
+    service = MongoSessionService(recording)
+    await service.ensure_indexes()
+    recording.fault = _raise_once(collection, "find_one_and_update", race)
+    session = await create(service, state={"app:a": 1, "user:u": 1})
+    assert (session.state["app:a"], session.state["user:u"]) == (1, 1)
+    recording.fault = _raise_once(collection, "find_one_and_update", race)
+    await service.append_event(session, text_event("x", delta={"app:a": 2, "user:u": 2}))
+    stored = await reload(service, session)
+    assert (stored.state["app:a"], stored.state["user:u"]) == (2, 2)
+
+
+@pytest.mark.parametrize("collection", ["app_states", "user_states"])
+async def test_a_lost_first_upsert_race_in_an_import_is_retried(
+    mongo_database: Any, collection: str
+) -> None:
+    race = DuplicateKeyError("E11000 duplicate key error collection: " + collection, 11000)
+    recording = RecordingDatabase(mongo_database)
+    service = MongoSessionService(recording)
+    await service.ensure_indexes()
+    recording.fault = _raise_once(collection, "update_one", race)
+    snapshot = SessionSnapshot(
+        app_name=APP, user_id=USER, session_id="s", state={"app:a": 1, "user:u": 1}
+    )
+    assert await service.import_snapshots([snapshot]) == ["imported"]
 
 
 # --- 6. The server refusing an oversized session in a bulk import --------------------------
