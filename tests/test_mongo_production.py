@@ -62,6 +62,47 @@ async def test_a_lost_first_upsert_race_in_an_import_is_retried(
     assert await service.import_snapshots([snapshot]) == ["imported"]
 
 
+# --- 4. Read preference ---------------------------------------------------------------------
+
+
+def _collections(service: MongoSessionService) -> list[Any]:
+    return [
+        service._sessions,
+        service._archive.collection,
+        service._shared.app_states,
+        service._shared.user_states,
+    ]
+
+
+async def test_reads_go_to_the_primary_on_a_secondary_preferred_client(
+    mongo_database: Any,
+) -> None:
+    from motor.motor_asyncio import AsyncIOMotorClient
+    from pymongo import AsyncMongoClient, ReadPreference
+
+    uri = "mongodb://localhost:1/?readPreference=secondaryPreferred"
+    pymongo_client: Any = AsyncMongoClient(uri, connect=False)
+    motor_client: Any = AsyncIOMotorClient(uri, connect=False)
+    try:
+        for client in (pymongo_client, motor_client):
+            database = client["db"]
+            assert database.read_preference != ReadPreference.PRIMARY
+            service = MongoSessionService(database)
+            for collection in _collections(service):
+                assert collection.read_preference == ReadPreference.PRIMARY, (
+                    f"{type(client).__name__}: {collection.name} reads from "
+                    f"{collection.read_preference}"
+                )
+    finally:
+        await pymongo_client.close()
+        motor_client.close()
+    # On the stand-ins (which have no read preferences to speak of) nothing changes.
+    service = MongoSessionService(mongo_database)
+    session = await create(service)
+    await service.append_event(session, text_event("x"))
+    assert len((await reload(service, session)).events) == 1
+
+
 # --- 6. The server refusing an oversized session in a bulk import --------------------------
 
 

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from bson.errors import BSONError, InvalidBSON
+from pymongo import ReadPreference
 from pymongo.errors import (
     BulkWriteError,
     ConnectionFailure,
@@ -115,6 +116,22 @@ async def aggregate(
         return documents
 
     return await call(operation, run, writes=False)
+
+
+def primary(collection: Any) -> Any:
+    """``collection``, reading from the primary whatever its client's read preference.
+
+    The service reads what it has just written (``get`` after an append, the duplicate
+    check after a lost reply): a secondary may not have it yet.
+    """
+    # A stand-in may have no read preference at all (mode 0 is the primary).
+    mode = getattr(getattr(collection, "read_preference", None), "mode", 0)
+    if mode == ReadPreference.PRIMARY.mode:
+        return collection
+    on_primary = collection.with_options(read_preference=ReadPreference.PRIMARY)
+    # A stand-in may hand back some other kind of collection (mongomock-motor: mongomock's
+    # synchronous one); it has no secondaries to read from anyway.
+    return on_primary if type(on_primary) is type(collection) else collection
 
 
 async def close_client(client: Any) -> None:

@@ -63,7 +63,7 @@ from ..snapshot import ImportOutcome, SessionSnapshot
 from .append import Appender
 from .archive import Archive
 from .bulk import app_names, export_snapshots, import_snapshots, usage_stats
-from .driver import call, close_client
+from .driver import call, close_client, primary
 from .indexes import ensure_indexes
 from .queries import (
     named,
@@ -116,10 +116,10 @@ class MongoSessionService(SessionService):
     ) -> None:
         _refuse_sync_database(database)
         self._bounds = WindowBounds.of(max_events, max_window_bytes)
-        self._sessions = database[sessions_collection]
-        self._archive = Archive(database[events_collection])
+        self._sessions = primary(database[sessions_collection])
+        self._archive = Archive(primary(database[events_collection]))
         self._shared = SharedState(
-            database[app_states_collection], database[user_states_collection]
+            primary(database[app_states_collection]), primary(database[user_states_collection])
         )
         self._appender = Appender(self._sessions, self._archive, self._shared, self._bounds)
         self._reader = Reader(self._sessions, self._archive, self._shared)
