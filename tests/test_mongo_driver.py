@@ -188,3 +188,61 @@ async def test_other_bad_values_are_not_size_refusals(mongo_database: Any) -> No
     with pytest.raises(StorageError) as caught:
         await service.append_event(session, text_event("hi"))
     assert not isinstance(caught.value, DocumentTooLargeError)
+
+
+# --- write concern of from_uri --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("uri", "options", "expected"),
+    [
+        ("mongodb://localhost:1/agents", {}, {"w": "majority"}),
+        ("mongodb://localhost:1/agents?journal=true", {}, {"w": "majority", "j": True}),
+        ("mongodb://localhost:1/agents?w=1", {}, {"w": 1}),
+        ("mongodb://localhost:1/agents", {"w": 2, "wTimeoutMS": 500}, {"w": 2, "wtimeout": 500}),
+    ],
+    ids=["default", "journal", "uri w", "client_options w"],
+)
+async def test_from_uri_writes_with_majority_unless_told_otherwise(
+    uri: str, options: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    service = MongoSessionService.from_uri(uri, client_options=options)
+    try:
+        for collection in (
+            service._sessions,
+            service._archive.collection,
+            service._shared.app_states,
+            service._shared.user_states,
+        ):
+            assert collection.write_concern.document == expected, collection.name
+    finally:
+        await service.close()
+
+
+async def test_a_service_on_a_given_database_keeps_its_write_concern() -> None:
+    client: AsyncMongoClient[Any] = AsyncMongoClient("mongodb://localhost:1/?w=1")
+    try:
+        service = MongoSessionService(client["db"])
+        assert service._sessions.write_concern.document == {"w": 1}
+    finally:
+        await client.close()
+
+
+@pytest.mark.mongodb
+async def test_from_uri_stores_and_reads_with_majority_writes_on_the_server() -> None:
+    from .conftest import MONGODB_URI, NO_SERVER
+
+    if not MONGODB_URI:
+        pytest.skip(NO_SERVER)
+    import uuid
+
+    name = f"hms_test_{uuid.uuid4().hex[:12]}"
+    service = MongoSessionService.from_uri(MONGODB_URI, database=name)
+    try:
+        assert service._sessions.write_concern.document == {"w": "majority"}
+        session = await create(service)
+        await service.append_event(session, text_event("durable"))
+        assert [e.text for e in (await reload(service, session)).events] == ["durable"]
+    finally:
+        await service._owned_client.drop_database(name)
+        await service.close()

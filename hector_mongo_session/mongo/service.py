@@ -144,19 +144,27 @@ class MongoSessionService(SessionService):
     ) -> MongoSessionService:
         """Create a service on its own ``AsyncMongoClient``, closed by :meth:`close`.
 
+        Writes use the write concern ``{w: "majority"}`` unless the URI (``w=1``) or
+        ``client_options`` (``{"w": 1}``) name a ``w``: an acknowledged append is then on
+        a majority of the replica set and survives the loss of the primary. Other write
+        concern options (``journal``, ``wTimeoutMS``) are kept.
+
         Args:
             uri: a MongoDB connection string.
             database: the database name; defaults to the one in the URI, else
                 ``"hector_sessions"``.
             client_options: extra keyword arguments for ``AsyncMongoClient``.
         """
-        from pymongo import AsyncMongoClient
+        from pymongo import AsyncMongoClient, WriteConcern
 
         client: Any = AsyncMongoClient(uri, driver=DRIVER_INFO, **dict(client_options or {}))
         if database is None:
             target = client.get_default_database(default="hector_sessions")
         else:
             target = client[database]
+        concern = client.write_concern.document
+        if "w" not in concern:
+            target = target.with_options(write_concern=WriteConcern(**{**concern, "w": "majority"}))
         service = cls(
             target,
             max_events=max_events,
