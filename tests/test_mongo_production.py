@@ -11,6 +11,7 @@ from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from hector_mongo_session import (
     GetRequest,
+    IndexBuildError,
     ListRequest,
     MongoSessionService,
     SessionSnapshot,
@@ -27,6 +28,116 @@ SESSION_KEY = [("app_name", 1), ("user_id", 1), ("session_id", 1)]
 
 def _raise_once(collection: str, method: str, error: BaseException, phase: str = "before") -> Any:
     return fail_at(collection, method, phase, error)
+
+
+# --- 2. Indexes that exist already, under other names or with other keys -------------------
+
+
+async def _indexes_with_keys(collection: Any, keys: list[tuple[str, int]]) -> list[str]:
+    info = await collection.index_information()
+    return [name for name, spec in info.items() if list(spec["key"]) == keys]
+
+
+async def test_an_equivalent_index_under_another_name_is_accepted(mongo_database: Any) -> None:
+    await mongo_database["sessions"].create_index(SESSION_KEY, name="by_hand", unique=True)
+    service = MongoSessionService(mongo_database)
+    names = await service.ensure_indexes()
+    assert "sessions.by_hand" in names, names
+    assert "sessions.session_key" not in names, names
+    assert await _indexes_with_keys(mongo_database["sessions"], SESSION_KEY) == ["by_hand"], (
+        "a second index on the same keys was built"
+    )
+    session = await create(service, session_id="s")
+    with pytest.raises(Exception, match="already exists"):
+        await create(service, session_id="s")
+    assert (await reload(service, session)).id == "s"
+
+
+async def test_an_index_of_our_name_with_other_keys_is_a_clear_error(
+    mongo_database: Any,
+) -> None:
+    await mongo_database["app_states"].create_index([("app_name", -1)], name="app_key")
+    service = MongoSessionService(mongo_database)
+    with pytest.raises(IndexBuildError) as caught:
+        await service.ensure_indexes()
+    error = caught.value
+    assert (error.collection, error.index, error.existing) == ("app_states", "app_key", "app_key")
+    assert "app_key" in str(error)
+    # The others were built all the same.
+    info = await mongo_database["sessions"].index_information()
+    assert "session_key" in info
+
+
+async def test_a_non_unique_index_on_the_unique_keys_is_a_clear_error(
+    mongo_database: Any,
+) -> None:
+    await mongo_database["sessions"].create_index(SESSION_KEY, name="by_hand")
+    service = MongoSessionService(mongo_database)
+    with pytest.raises(IndexBuildError) as caught:
+        await service.ensure_indexes()
+    assert caught.value.existing == "by_hand"
+    assert "unique" in str(caught.value)
+
+
+async def test_duplicate_data_under_the_unique_index_is_a_clear_error(
+    mongo_database: Any,
+) -> None:
+    twin = {"app_name": APP, "user_id": USER, "session_id": "twin"}
+    await mongo_database["sessions"].insert_many([dict(twin), dict(twin)])
+    service = MongoSessionService(mongo_database)
+    with pytest.raises(IndexBuildError) as caught:
+        await service.ensure_indexes()
+    assert caught.value.index == "session_key"
+    assert "duplicate" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        OperationFailure("Index already exists with a different name: by_hand", 85),
+        OperationFailure("An existing index has the same name but different keys", 86),
+        DuplicateKeyError("E11000 duplicate key error collection: sessions", 11000),
+    ],
+    ids=["85", "86", "E11000"],
+)
+async def test_the_servers_index_refusals_are_translated(
+    mongo_database: Any, error: OperationFailure
+) -> None:
+    recording = RecordingDatabase(
+        mongo_database, fault=_raise_once("sessions", "create_index", error)
+    )
+    service = MongoSessionService(recording)
+    with pytest.raises(IndexBuildError) as caught:
+        await service.ensure_indexes()
+    assert caught.value.collection == "sessions"
+    assert caught.value.__cause__ is error
+
+
+async def test_a_conflict_found_on_first_use_does_not_stop_creates(mongo_database: Any) -> None:
+    await mongo_database["app_states"].create_index([("app_name", -1)], name="app_key")
+    recording = RecordingDatabase(mongo_database)
+    service = MongoSessionService(recording)
+    with pytest.warns(RuntimeWarning, match="app_key"):
+        first = await create(service, state={"app:a": 1})
+    recording.reset()
+    second = await create(service, state={"app:a": 2})
+    assert ("sessions", "create_index") not in recording.calls, "retried on every call"
+    assert ("sessions", "index_information") not in recording.calls, "retried on every call"
+    assert (await reload(service, first)).state["app:a"] == 2
+    assert second.id != first.id
+
+
+async def test_a_refused_index_build_on_first_use_is_not_retried(mongo_database: Any) -> None:
+    unauthorized = OperationFailure("not authorized on db to execute command createIndexes", 13)
+    recording = RecordingDatabase(
+        mongo_database, fault=_raise_once("sessions", "create_index", unauthorized)
+    )
+    service = MongoSessionService(recording)
+    with pytest.warns(RuntimeWarning, match="not authorized"):
+        await create(service)
+    recording.reset()
+    await create(service)
+    assert ("sessions", "create_index") not in recording.calls
 
 
 # --- 3. Concurrent first upserts of a shared-state document ---------------------------------

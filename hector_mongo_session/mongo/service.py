@@ -46,6 +46,7 @@ from ..errors import (
     InvalidArgumentError,
     SessionAlreadyExistsError,
     SessionNotFoundError,
+    StorageError,
 )
 from ..models import Event, utc_now
 from ..requests import (
@@ -64,7 +65,7 @@ from .append import Appender
 from .archive import Archive
 from .bulk import app_names, export_snapshots, import_snapshots, usage_stats
 from .driver import call, close_client, primary
-from .indexes import ensure_indexes
+from .indexes import ensure_indexes, refused, warn_not_built
 from .queries import (
     named,
     session_key,
@@ -185,7 +186,15 @@ class MongoSessionService(SessionService):
             await close_client(client)
 
     async def ensure_indexes(self) -> builtins.list[str]:
-        """Create the indexes the service relies on (idempotent); return their names."""
+        """Create the indexes the service relies on (idempotent); return their names.
+
+        An index with the same keys and options under another name is used as it is (its
+        name is returned).
+
+        Raises:
+            IndexBuildError: an index there conflicts with one of ours, or the data has
+                duplicates of a unique key (the other indexes are built all the same).
+        """
         names = await ensure_indexes(
             self._sessions,
             self._shared.app_states,
@@ -356,11 +365,22 @@ class MongoSessionService(SessionService):
         return names
 
     async def _ensure_indexes_once(self) -> None:
+        """Build the indexes on first use: once, unless it failed for now (a lost
+        connection). Where it failed for good (a conflicting index, duplicates, no right
+        to build indexes), sessions are stored all the same and a warning says why;
+        ``ensure_indexes()`` raises the error itself."""
         if self._indexes_ready:
             return
         async with self._indexes_lock:
-            if not self._indexes_ready:
+            if self._indexes_ready:
+                return
+            try:
                 await self.ensure_indexes()
+            except StorageError as error:
+                if not refused(error):
+                    raise
+                self._indexes_ready = True
+                warn_not_built(error)
 
 
 def _refuse_sync_database(database: Any) -> None:
