@@ -124,7 +124,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     counts: Counter[str] = Counter()
     seen: set[tuple[str, str]] = set()
     for outcome, reports in terminalreporter.stats.items():
-        if not outcome:  # setup and teardown phases that passed
+        if outcome in ("", "deselected", "warnings"):  # passed setups and teardowns, ...
             continue
         for report in reports:
             keywords = getattr(report, "keywords", {})

@@ -10,6 +10,7 @@ import pytest
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from hector_mongo_session import (
+    DeleteRequest,
     GetRequest,
     IndexBuildError,
     ListRequest,
@@ -346,3 +347,56 @@ async def test_a_window_beyond_int32_reaches_the_server_as_an_int32(mongo_databa
     ]
     count = pipeline[1]["$project"]["events"]["$slice"][1]
     assert -(2**31) <= count < 2**31, count
+
+
+# --- sharding: a session's calls carry the shard key {app_name, user_id} --------------------
+
+_FILTERED = {"find_one", "find", "find_one_and_update", "find_one_and_delete", "update_one"}
+_FILTERED |= {"replace_one", "delete_many", "aggregate"}
+
+
+def _filter_of(method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if method == "aggregate":
+        return args[0][0]["$match"]
+    return args[0] if args else kwargs.get("filter")
+
+
+async def test_every_call_of_a_session_is_targeted_by_the_shard_key(
+    mongo_database: Any,
+) -> None:
+    recording = RecordingDatabase(mongo_database)
+    service = MongoSessionService(recording, max_events=4)
+    await service.ensure_indexes()
+    recording.reset()
+    session = await create(service, state={"app:a": 1, "user:u": 1})
+    for i in range(12):  # past the window: events move to the archive
+        await service.append_event(session, text_event(f"m{i}", delta={"user:u": i}))
+    await reload(service, session)
+    await reload(service, session, num_recent_events=10)
+    _ = [
+        event
+        async for event in service.iter_events(app_name=APP, user_id=USER, session_id=session.id)
+    ]
+    long = SessionSnapshot(
+        app_name=APP,
+        user_id=USER,
+        session_id="imported",
+        events=[text_event(f"i{i}") for i in range(12)],
+    )
+    assert await service.import_snapshots([long]) == ["imported"]
+    await service.pop_event(await reload(service, session))
+    await service.delete(DeleteRequest(app_name=APP, user_id=USER, session_id=session.id))
+    checked = 0
+    for collection, method, args, kwargs in recording.arguments:
+        if collection == "app_states" or method not in _FILTERED:
+            continue
+        query = _filter_of(method, args, kwargs)
+        # The import's existence check is an $or of whole keys: each branch is targeted.
+        branches = query["$or"] if "app_name" not in query else [query]
+        for branch in branches:
+            assert (branch.get("app_name"), branch.get("user_id")) == (APP, USER), (
+                f"{collection}.{method} is not targeted: {query}"
+            )
+        checked += 1
+    assert checked > 20
+    assert ("session_events", "replace_one") in recording.calls
