@@ -40,9 +40,11 @@ class Archive:
     async def _write_one(self, bucket: Mapping[str, Any], operation: str) -> None:
         condition = {
             "_id": bucket["_id"],
-            # The shard key: an upsert on a sharded collection must name all of it.
+            # The shard key (app_name, user_id[, session_id]): an upsert on a sharded
+            # collection must name all of it.
             "app_name": bucket["app_name"],
             "user_id": bucket["user_id"],
+            "session_id": bucket["session_id"],
             "$or": [
                 {"revision": {"$lt": bucket["revision"]}},
                 {"revision": bucket["revision"], "last_seq": {"$lte": bucket["last_seq"]}},
