@@ -15,6 +15,7 @@ from hector_mongo_session import (
     IndexBuildError,
     ListRequest,
     MongoSessionService,
+    SessionAlreadyExistsError,
     SessionSnapshot,
 )
 
@@ -49,7 +50,7 @@ async def test_an_equivalent_index_under_another_name_is_accepted(mongo_database
         "a second index on the same keys was built"
     )
     session = await create(service, session_id="s")
-    with pytest.raises(Exception, match="already exists"):
+    with pytest.raises(SessionAlreadyExistsError):
         await create(service, session_id="s")
     assert (await reload(service, session)).id == "s"
 
@@ -112,6 +113,20 @@ async def test_the_servers_index_refusals_are_translated(
         await service.ensure_indexes()
     assert caught.value.collection == "sessions"
     assert caught.value.__cause__ is error
+
+
+async def test_an_index_built_meanwhile_by_another_process_is_accepted(
+    mongo_database: Any,
+) -> None:
+    # The index is built, and the reply is the conflict a concurrent builder would get.
+    meanwhile = OperationFailure("Index already exists with a different name: session_key", 85)
+    recording = RecordingDatabase(
+        mongo_database, fault=_raise_once("sessions", "create_index", meanwhile, "after")
+    )
+    service = MongoSessionService(recording)
+    names = await service.ensure_indexes()
+    assert names[0] == "sessions.session_key"
+    assert (await recording["sessions"].index_information())["session_key"]["unique"] is True
 
 
 async def test_a_conflict_found_on_first_use_does_not_stop_creates(mongo_database: Any) -> None:
