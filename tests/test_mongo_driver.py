@@ -153,6 +153,23 @@ async def test_bson_errors_are_translated(
 
 
 @pytest.mark.parametrize("mongo_database", MONGO_BACKENDS, indirect=True)
+async def test_a_reply_that_cannot_be_decoded_leaves_a_write_unknown(mongo_database: Any) -> None:
+    from bson.errors import InvalidBSON
+
+    recording = RecordingDatabase(mongo_database)
+    service = MongoSessionService(recording)
+    session = await create(service)
+    undecodable = InvalidBSON("invalid document length")
+    recording.fault = fail_at("sessions", "find_one_and_update", "after", undecodable)
+    with pytest.raises(OutcomeUnknownError):
+        await service.append_event(session, text_event("hi"))
+    recording.fault = _fail_on("sessions", "aggregate", InvalidBSON("invalid document length"))
+    with pytest.raises(StorageError) as caught:
+        await reload(service, session)
+    assert caught.value.outcome_known, "a read has no outcome"
+
+
+@pytest.mark.parametrize("mongo_database", MONGO_BACKENDS, indirect=True)
 @pytest.mark.parametrize(
     ("code", "message"),
     [

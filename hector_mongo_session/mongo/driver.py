@@ -76,7 +76,8 @@ def translate(exc: Exception, operation: str, *, writes: bool) -> Exception:
             f"{operation}: a value cannot be stored as BSON; nothing was written "
             f"({type(exc).__name__}: {exc})"
         )
-    unknown = (ConnectionFailure, ExecutionTimeout, WTimeoutError, WriteConcernError)
+    # InvalidBSON: a reply that could not be decoded, to a request the server has run.
+    unknown = (ConnectionFailure, ExecutionTimeout, WTimeoutError, WriteConcernError, InvalidBSON)
     if writes and isinstance(exc, unknown):
         return OutcomeUnknownError(
             f"{operation}: the database connection failed while the write may have been "
