@@ -48,6 +48,11 @@ class _MeteredCollection:
         self.name = name
         self._meter = meter
 
+    def find(self, *args: Any, **kwargs: Any) -> _MeteredCursor:
+        """A cursor, as the driver's ``find`` returns one (not awaited); one call."""
+        self._meter.calls[self.name] += 1
+        return _MeteredCursor(self._collection.find(*args, **kwargs), self._meter, delay=True)
+
     def __getattr__(self, attribute: str) -> Any:
         target = getattr(self._collection, attribute)
         if not callable(target):
@@ -69,14 +74,35 @@ class _MeteredCollection:
 
 
 class _MeteredCursor:
-    def __init__(self, cursor: Any, meter: Meter) -> None:
+    def __init__(self, cursor: Any, meter: Meter, *, delay: bool = False) -> None:
         self._cursor = cursor
         self._meter = meter
+        self._delay = delay  # a find's round trip, still to wait for at the first read
+
+    def sort(self, *args: Any, **kwargs: Any) -> _MeteredCursor:
+        self._cursor = self._cursor.sort(*args, **kwargs)
+        return self
+
+    async def _round_trip(self) -> None:
+        if self._delay:
+            self._delay = False
+            if self._meter.rtt:
+                await asyncio.sleep(self._meter.rtt)
 
     async def to_list(self, length: int | None = None) -> list[Any]:
+        await self._round_trip()
         documents: list[Any] = await self._cursor.to_list(length)
         self._meter.received(documents)
         return documents
+
+    def __aiter__(self) -> _MeteredCursor:
+        return self
+
+    async def __anext__(self) -> Any:
+        await self._round_trip()
+        document = await self._cursor.__anext__()
+        self._meter.received(document)
+        return document
 
 
 class SlowSyncClient:
@@ -120,6 +146,11 @@ class _SlowSyncCollection:
         self._collection = collection
         self.name = name
         self._meter = meter
+
+    def find(self, *args: Any, **kwargs: Any) -> _MeteredCursor:
+        """A cursor, as the driver's ``find`` returns one (not awaited); one call."""
+        self._meter.calls[self.name] += 1
+        return _MeteredCursor(self._collection.find(*args, **kwargs), self._meter, delay=True)
 
     def __getattr__(self, attribute: str) -> Any:
         target = getattr(self._collection, attribute)

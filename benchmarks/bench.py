@@ -36,6 +36,7 @@ from hector_mongo_session import (
 )
 from hector_mongo_session._codec import encode_event, session_document
 from hector_mongo_session.models import utc_now
+from hector_mongo_session.mongo.driver import close_client
 from hector_mongo_session.mongo.queries import HEAD_FIELDS, events_window
 from hector_mongo_session.testing import MockAsyncMongoClient
 
@@ -451,10 +452,25 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
         else {"count": 50, "rounds": 5, "histories": [10, 1000, 10000], "turns": 60, "ops": 50}
     )
     client, backend = _client()
+    created: list[str] = []
+    try:
+        return await _run(args, sizes, client, backend, created)
+    finally:
+        # Leave the server as it was: drop every database this run made, close the client.
+        for name in created:
+            await client.drop_database(name)
+        await close_client(client)
+
+
+async def _run(
+    args: argparse.Namespace, sizes: dict[str, Any], client: Any, backend: str, created: list[str]
+) -> dict[str, Any]:
     meter = Meter()
 
     def fresh() -> Any:
-        return MeteredDatabase(client[f"bench_{uuid.uuid4().hex[:8]}"], meter)
+        name = f"bench_{uuid.uuid4().hex[:8]}"
+        created.append(name)
+        return MeteredDatabase(client[name], meter)
 
     rtt = args.rtt_ms / 1000
     print(f"# hector-mongo-session benchmark — {backend}")

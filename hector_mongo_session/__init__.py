@@ -14,6 +14,7 @@ from ._version import __version__
 from .errors import (
     DocumentTooLargeError,
     EventTooLargeError,
+    IndexBuildError,
     InvalidArgumentError,
     OutcomeUnknownError,
     SessionAlreadyExistsError,
@@ -78,6 +79,7 @@ __all__ = [
     "GetResponse",
     "ImportOutcome",
     "InMemoryService",
+    "IndexBuildError",
     "InvalidArgumentError",
     "ListRequest",
     "ListResponse",

@@ -13,8 +13,10 @@ this library raises; driver errors never escape untranslated. The tree::
     ├── StateKeyNotExistError (also a KeyError)
     └── StorageError                                   the database failed; nothing was written
         ├── OutcomeUnknownError                        ... or it may have been: reload to see
-        └── SharedStateError                           the session was written, app:/user:
-                                                       state may not be: append again
+        ├── SharedStateError                           the session was written, app:/user:
+        │                                              state may not be: append again
+        └── IndexBuildError                            an index conflicts with one there, or
+                                                       the data has duplicates of a unique key
 
 Errors carry the facts as attributes (``session_id``, ``expected_revision``, ...) as well as
 in the message.
@@ -27,6 +29,7 @@ from typing import Any
 __all__ = [
     "DocumentTooLargeError",
     "EventTooLargeError",
+    "IndexBuildError",
     "InvalidArgumentError",
     "OutcomeUnknownError",
     "SessionAlreadyExistsError",
@@ -195,3 +198,35 @@ class SharedStateError(StorageError):
         super().__init__(message, operation=operation)
         self.scopes = scopes
         self.session = session
+
+
+class IndexBuildError(StorageError):
+    """An index the service relies on cannot be built.
+
+    Either an index already there conflicts with it (same name and other keys, or same keys
+    and other options such as ``unique``), or the collection holds documents that a unique
+    index refuses (duplicates). An existing index with the same keys and options under
+    another name is not a conflict: it is used as it is.
+
+    Attributes:
+        collection: the collection's name.
+        index: the index's name in this library ("session_key", ...).
+        keys: the index's keys, ``[(field, 1 or -1), ...]``.
+        existing: the name of the conflicting index, or ``None`` (duplicates, or the server
+            refused without saying which).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        collection: str,
+        index: str,
+        keys: list[tuple[str, int]],
+        existing: str | None,
+    ) -> None:
+        super().__init__(message, operation="ensure_indexes")
+        self.collection = collection
+        self.index = index
+        self.keys = keys
+        self.existing = existing

@@ -9,7 +9,9 @@
 from __future__ import annotations
 
 import os
+import re
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -111,3 +113,36 @@ async def make_service(request: pytest.FixtureRequest) -> AsyncIterator[MakeServ
 def service(make_service: MakeService) -> SessionService:
     """A service with the default options of the backend's test setup (uncapped)."""
     return make_service()
+
+
+def _server() -> str:
+    """Which server the mongodb backend runs on, for the summary (credentials left out)."""
+    if not MONGODB_URI:
+        return "no server: MONGODB_URI is not set"
+    uri = re.sub(r"//[^@/]*@", "//***@", MONGODB_URI)
+    kind = os.environ.get("HECTOR_TEST_SERVER", "MongoDB")
+    return f"{kind} at {uri}"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say how many tests ran on the mongodb backend, and on which server."""
+    counts: Counter[str] = Counter()
+    seen: set[tuple[str, str]] = set()
+    for outcome, reports in terminalreporter.stats.items():
+        if outcome in ("", "deselected", "warnings"):  # passed setups and teardowns, ...
+            continue
+        for report in reports:
+            keywords = getattr(report, "keywords", {})
+            if "mongodb" not in keywords or not getattr(report, "nodeid", ""):
+                continue
+            if outcome == "passed" and report.when != "call":
+                continue
+            if (report.nodeid, outcome) not in seen:
+                seen.add((report.nodeid, outcome))
+                counts[outcome] += 1
+    if not counts:
+        return
+    order = ["passed", "failed", "error", "skipped", "xfailed", "xpassed"]
+    parts = [f"{counts[name]} {name}" for name in order if counts[name]]
+    parts += [f"{n} {name}" for name, n in counts.items() if name not in order]
+    terminalreporter.write_line(f"mongodb backend ({_server()}): {', '.join(parts)}")

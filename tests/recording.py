@@ -18,6 +18,8 @@ class RecordingDatabase:
     def __init__(self, database: Any, *, fault: Fault | None = None) -> None:
         self._database = database
         self.calls: list[tuple[str, str]] = []
+        self.arguments: list[tuple[str, str, tuple[Any, ...], dict[str, Any]]] = []
+        """Every call with its arguments: ``(collection, method, args, kwargs)``."""
         self.fault = fault
 
     def __getitem__(self, name: str) -> RecordingCollection:
@@ -25,6 +27,7 @@ class RecordingDatabase:
 
     def reset(self) -> None:
         self.calls.clear()
+        self.arguments.clear()
 
     def count(self, collection: str | None = None) -> int:
         return sum(1 for name, _ in self.calls if collection is None or name == collection)
@@ -40,6 +43,10 @@ class RecordingCollection:
     def database(self) -> Any:
         return self._owner
 
+    def with_options(self, **options: Any) -> RecordingCollection:
+        """The wrapped collection's ``with_options``, still recorded."""
+        return RecordingCollection(self._collection.with_options(**options), self.name, self._owner)
+
     def __getattr__(self, attribute: str) -> Any:
         target = getattr(self._collection, attribute)
         if not callable(target):
@@ -47,6 +54,7 @@ class RecordingCollection:
 
         def record(*args: Any, **kwargs: Any) -> Any:
             self._owner.calls.append((self.name, attribute))
+            self._owner.arguments.append((self.name, attribute, args, kwargs))
             fault = self._owner.fault
             if fault is not None:
                 fault(self.name, attribute, "before")

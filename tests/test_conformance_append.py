@@ -164,6 +164,9 @@ async def test_num_recent_events_returns_the_most_recent(service: SessionService
     assert texts(await reload(service, session, num_recent_events=3)) == ["m7", "m8", "m9"]
     assert len((await reload(service, session, num_recent_events=50)).events) == 10
     assert len((await reload(service, session, num_recent_events=0)).events) == 10
+    for beyond_int32 in (2**31, 2**40, 2**63 - 1, 2**70):
+        got = await reload(service, session, num_recent_events=beyond_int32)
+        assert len(got.events) == 10, f"num_recent_events={beyond_int32}"
 
 
 async def test_after_returns_events_at_or_after_the_time(service: SessionService) -> None:

@@ -164,3 +164,35 @@ async def test_an_old_duplicate_stores_nothing(service: SessionService) -> None:
     assert texts(stored) == ["first", "second"]
     assert stored.state["k"] == "second", "an old duplicate re-applied its delta"
     assert stored.revision == 2
+
+
+async def test_concurrent_first_writes_of_shared_state_all_land(service: SessionService) -> None:
+    # The app and the user have no state document yet: every writer's upsert may insert
+    # one, and all but one of those inserts meet the unique index (then they update).
+    async def writer(i: int) -> Session:
+        session = await create(service, app_name="fresh", user_id="u", state={f"app:c{i}": i})
+        await service.append_event(session, text_event("x", delta={f"user:k{i}": i}))
+        return session
+
+    sessions = await asyncio.gather(*(writer(i) for i in range(WRITERS)))
+    state = (await reload(service, sessions[0])).state
+    for i in range(WRITERS):
+        assert state[f"app:c{i}"] == i, f"app key of writer {i} lost"
+        assert state[f"user:k{i}"] == i, f"user key of writer {i} lost"
+
+
+@pytest.mark.parametrize("event_id", ["$x", "$$x", "$events.id", "$$ROOT", "a.b"])
+async def test_a_lost_reply_is_recovered_whatever_the_event_id(
+    service: SessionService, event_id: str
+) -> None:
+    # The duplicate check compares ids inside an aggregation expression: an id beginning
+    # with `$` must stay a literal there, never a field path or a variable.
+    session = await create(service)
+    lost = await reload(service, session)
+    event = text_event("maybe", id=event_id, delta={"user:u": 1})
+    await service.append_event(session, event)
+    await service.append_event(lost, event)
+    assert lost.revision == 1, "the handle was not brought up to date"
+    stored = await reload(service, session)
+    assert [e.id for e in stored.events] == [event_id]
+    assert stored.state["user:u"] == 1

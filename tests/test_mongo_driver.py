@@ -116,3 +116,150 @@ def test_max_events_must_be_positive(bad: Any) -> None:
 
     with pytest.raises(InvalidArgumentError, match="max_events"):
         MongoSessionService(MockAsyncMongoClient()["db"], max_events=bad)
+
+
+# --- bson's errors and the server's size refusals -------------------------------------------
+
+
+def _bson_errors() -> list[Any]:
+    from bson.errors import InvalidDocument, InvalidStringData
+    from pymongo.errors import DocumentTooLarge
+
+    return [
+        pytest.param(DocumentTooLarge("BSON document too large (17000000 bytes)"), True, id="dtl"),
+        pytest.param(InvalidDocument("cannot encode object: <object>"), False, id="invalid"),
+        pytest.param(
+            InvalidStringData("strings in documents must be valid UTF-8"), False, id="str"
+        ),
+    ]
+
+
+@pytest.mark.parametrize("mongo_database", MONGO_BACKENDS, indirect=True)
+@pytest.mark.parametrize(("error", "too_large"), _bson_errors())
+async def test_bson_errors_are_translated(
+    mongo_database: Any, error: Exception, too_large: bool
+) -> None:
+    recording = RecordingDatabase(mongo_database)
+    service = MongoSessionService(recording)
+    session = await create(service)
+    recording.fault = _fail_on("sessions", "find_one_and_update", error)
+    expected = DocumentTooLargeError if too_large else InvalidArgumentError
+    with pytest.raises(expected) as caught:
+        await service.append_event(session, text_event("hi"))
+    assert caught.value.__cause__ is error
+    recording.fault = _fail_on("sessions", "insert_one", error)
+    with pytest.raises(expected):
+        await create(service)
+
+
+@pytest.mark.parametrize("mongo_database", MONGO_BACKENDS, indirect=True)
+async def test_a_reply_that_cannot_be_decoded_leaves_a_write_unknown(mongo_database: Any) -> None:
+    from bson.errors import InvalidBSON
+
+    recording = RecordingDatabase(mongo_database)
+    service = MongoSessionService(recording)
+    session = await create(service)
+    undecodable = InvalidBSON("invalid document length")
+    recording.fault = fail_at("sessions", "find_one_and_update", "after", undecodable)
+    with pytest.raises(OutcomeUnknownError):
+        await service.append_event(session, text_event("hi"))
+    recording.fault = _fail_on("sessions", "aggregate", InvalidBSON("invalid document length"))
+    with pytest.raises(StorageError) as caught:
+        await reload(service, session)
+    assert caught.value.outcome_known, "a read has no outcome"
+
+
+@pytest.mark.parametrize("mongo_database", MONGO_BACKENDS, indirect=True)
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        (2, "object to insert too large. size in bytes: 17000000, max size: 16777216"),
+        (10334, "BSONObj size: 17000000 (0x1036640) is invalid"),
+        (17419, "Resulting document after update is larger than 16777216"),
+        (17420, "Document to upsert is larger than 16777216"),
+    ],
+)
+async def test_the_servers_size_refusals_are_translated(
+    mongo_database: Any, code: int, message: str
+) -> None:
+    from pymongo.errors import WriteError
+
+    recording = RecordingDatabase(mongo_database)
+    service = MongoSessionService(recording)
+    session = await create(service)
+    recording.fault = _fail_on("sessions", "insert_one", WriteError(message, code))
+    with pytest.raises(DocumentTooLargeError):
+        await create(service)
+    recording.fault = _fail_on("sessions", "find_one_and_update", OperationFailure(message, code))
+    with pytest.raises(DocumentTooLargeError):
+        await service.append_event(session, text_event("hi"))
+
+
+@pytest.mark.parametrize("mongo_database", MONGO_BACKENDS, indirect=True)
+async def test_other_bad_values_are_not_size_refusals(mongo_database: Any) -> None:
+    recording = RecordingDatabase(mongo_database)
+    service = MongoSessionService(recording)
+    session = await create(service)
+    bad_value = OperationFailure("$in needs an array", 2)
+    recording.fault = _fail_on("sessions", "find_one_and_update", bad_value)
+    with pytest.raises(StorageError) as caught:
+        await service.append_event(session, text_event("hi"))
+    assert not isinstance(caught.value, DocumentTooLargeError)
+
+
+# --- write concern of from_uri --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("uri", "options", "expected"),
+    [
+        ("mongodb://localhost:1/agents", {}, {"w": "majority"}),
+        ("mongodb://localhost:1/agents?journal=true", {}, {"w": "majority", "j": True}),
+        ("mongodb://localhost:1/agents?w=1", {}, {"w": 1}),
+        ("mongodb://localhost:1/agents", {"w": 2, "wTimeoutMS": 500}, {"w": 2, "wtimeout": 500}),
+    ],
+    ids=["default", "journal", "uri w", "client_options w"],
+)
+async def test_from_uri_writes_with_majority_unless_told_otherwise(
+    uri: str, options: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    service = MongoSessionService.from_uri(uri, client_options=options)
+    try:
+        for collection in (
+            service._sessions,
+            service._archive.collection,
+            service._shared.app_states,
+            service._shared.user_states,
+        ):
+            assert collection.write_concern.document == expected, collection.name
+    finally:
+        await service.close()
+
+
+async def test_a_service_on_a_given_database_keeps_its_write_concern() -> None:
+    client: AsyncMongoClient[Any] = AsyncMongoClient("mongodb://localhost:1/?w=1")
+    try:
+        service = MongoSessionService(client["db"])
+        assert service._sessions.write_concern.document == {"w": 1}
+    finally:
+        await client.close()
+
+
+@pytest.mark.mongodb
+async def test_from_uri_stores_and_reads_with_majority_writes_on_the_server() -> None:
+    from .conftest import MONGODB_URI, NO_SERVER
+
+    if not MONGODB_URI:
+        pytest.skip(NO_SERVER)
+    import uuid
+
+    name = f"hms_test_{uuid.uuid4().hex[:12]}"
+    service = MongoSessionService.from_uri(MONGODB_URI, database=name)
+    try:
+        assert service._sessions.write_concern.document == {"w": "majority"}
+        session = await create(service)
+        await service.append_event(session, text_event("durable"))
+        assert [e.text for e in (await reload(service, session)).events] == ["durable"]
+    finally:
+        await service._owned_client.drop_database(name)
+        await service.close()

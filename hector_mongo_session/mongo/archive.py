@@ -14,10 +14,10 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import DuplicateKeyError
 
 from .._window import merge_archived
-from .driver import call, translate
+from .driver import DRIVER_ERRORS, call, translate
 
 BATCH_BUCKETS = 4
 """Buckets per reply batch: a reply stays under MongoDB's 48 MB message limit (buckets hold
@@ -44,6 +44,11 @@ class Archive:
     async def _write_one(self, bucket: Mapping[str, Any], operation: str) -> None:
         condition = {
             "_id": bucket["_id"],
+            # The shard key (app_name, user_id[, session_id]): an upsert on a sharded
+            # collection must name all of it.
+            "app_name": bucket["app_name"],
+            "user_id": bucket["user_id"],
+            "session_id": bucket["session_id"],
             "$or": [
                 {"revision": {"$lt": bucket["revision"]}},
                 {"revision": bucket["revision"], "last_seq": {"$lte": bucket["last_seq"]}},
@@ -111,7 +116,7 @@ class Archive:
                     held = pending.get(seq)
                     if first <= seq <= last and (held is None or held[0] < bucket["revision"]):
                         pending[seq] = (bucket["revision"], event)
-        except PyMongoError as exc:
+        except DRIVER_ERRORS as exc:
             raise translate(exc, operation, writes=False) from exc
         for seq in sorted(pending):
             yield _check_next(pending[seq][1], expected, operation)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from pymongo.errors import BulkWriteError, PyMongoError
+from pymongo.errors import BulkWriteError
 
 from .._core import ScopeUpdate
 from .._model import check_id
 from .._window import WindowBounds
-from ..errors import SessionError, StorageError
+from ..errors import OutcomeUnknownError, SessionError, StorageError
 from ..snapshot import (
     EncodedSnapshot,
     ImportOutcome,
@@ -19,7 +19,7 @@ from ..snapshot import (
     encode_batch,
 )
 from .archive import Archive
-from .driver import aggregate, call, translate
+from .driver import DRIVER_ERRORS, aggregate, call, is_too_large, too_large_error, translate
 from .queries import window_start
 from .shared import Bucket, SharedState
 
@@ -103,7 +103,7 @@ async def export_snapshots(
                 app_state=app_states[app],
                 user_state=user_states[(app, user)],
             )
-    except PyMongoError as exc:
+    except DRIVER_ERRORS as exc:
         raise translate(exc, "export", writes=False) from exc
 
 
@@ -142,41 +142,81 @@ async def _insert(sessions: Any, items: list[EncodedSnapshot]) -> dict[Key, Impo
     try:
         await call("import", sessions.insert_many, documents, ordered=False, writes=True)
     except BulkWriteError as exc:
+        refused = set()
         for failure in exc.details.get("writeErrors", []):
+            refused.add(failure["index"])
             item = items[failure["index"]]
-            if failure.get("code") == _DUPLICATE_KEY:
+            code, message = failure.get("code"), str(failure.get("errmsg", ""))
+            if code == _DUPLICATE_KEY:
                 outcomes[item.key] = "present"  # imported meanwhile by someone else
+            elif is_too_large(code, message):
+                outcomes[item.key] = too_large_error("import", message)
             else:
                 outcomes[item.key] = StorageError(
                     f"import: the server refused session {item.key[2]!r}: {failure.get('errmsg')}",
                     operation="import",
                 )
+        concern = exc.details.get("writeConcernErrors")
+        if concern:
+            # Written, but not confirmed as the write concern asks: maybe rolled back later.
+            for index, item in enumerate(items):
+                if index not in refused:
+                    outcomes[item.key] = OutcomeUnknownError(
+                        f"import: session {item.key[2]!r} was written but its write concern "
+                        f"failed ({concern[0].get('errmsg')}): it may not survive a failover; "
+                        "import it again (a stored session is left alone)",
+                        operation="import",
+                    )
     return outcomes
 
 
 async def app_names(sessions: Any) -> list[str]:
-    """Every app with at least one session."""
-    names: list[str] = await call("app_names", sessions.distinct, "app_name", writes=False)
-    return sorted(names)
+    """Every app with at least one session.
+
+    A ``$group`` rather than ``distinct``, which is not in the Stable API (a client with
+    ``ServerApi("1", strict=True)`` may not run it); sorted on ``app_name`` first, the
+    server can read it from the front of the ``session_key`` index.
+    """
+    pipeline: list[dict[str, Any]] = [
+        {"$sort": {"app_name": 1}},
+        {"$group": {"_id": "$app_name"}},
+    ]
+    rows = await aggregate(sessions, pipeline, "app_names")
+    return sorted(row["_id"] for row in rows)
 
 
 async def usage_stats(sessions: Any, *, app_name: str | None) -> list[dict[str, Any]]:
-    """Sessions, events and stored bytes per (app, user), largest first."""
+    """Sessions, events and stored bytes per (app, user), largest first.
+
+    A full scan of ``sessions`` (of one app's documents, with ``app_name``): each document
+    is cut down to its ids and three numbers before grouping, so the group holds no events,
+    and the group may spill to disk on a large store.
+    """
     match = {} if app_name is None else {"app_name": check_id(app_name, "app_name")}
     pipeline: list[dict[str, Any]] = [
         {"$match": match},
+        {
+            "$project": {
+                "_id": 0,
+                "app_name": 1,
+                "user_id": 1,
+                "event_count": 1,
+                "stored_events": {"$size": "$event_bytes"},
+                "event_bytes": {"$sum": "$event_bytes"},
+            }
+        },
         {
             "$group": {
                 "_id": {"app_name": "$app_name", "user_id": "$user_id"},
                 "sessions": {"$sum": 1},
                 "events": {"$sum": "$event_count"},
-                "stored_events": {"$sum": {"$size": "$event_bytes"}},
-                "event_bytes": {"$sum": {"$sum": "$event_bytes"}},
+                "stored_events": {"$sum": "$stored_events"},
+                "event_bytes": {"$sum": "$event_bytes"},
             }
         },
         {"$sort": {"event_bytes": -1}},
     ]
-    rows = await aggregate(sessions, pipeline, "stats")
+    rows = await aggregate(sessions, pipeline, "stats", allowDiskUse=True)
     return [
         {
             "app_name": row["_id"]["app_name"],

@@ -49,6 +49,10 @@ def named(key: Mapping[str, str]) -> dict[str, str]:
     return {"app_name": key["app_name"], "user_id": key["user_id"], "session_id": key["session_id"]}
 
 
+# The server's $slice takes a 32-bit count; a window as large as that is every event.
+_MAX_SLICE = 2**31 - 1
+
+
 def events_window(request: GetRequest) -> Any:
     """The aggregation expression selecting the requested events."""
     events: Any = "$events"
@@ -62,7 +66,7 @@ def events_window(request: GetRequest) -> Any:
             }
         }
     if request.num_recent_events:
-        events = {"$slice": [events, -request.num_recent_events]}
+        events = {"$slice": [events, -min(request.num_recent_events, _MAX_SLICE)]}
     return events
 
 

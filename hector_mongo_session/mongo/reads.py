@@ -147,6 +147,9 @@ class Reader:
             position = {"last_update_time": to_bson_datetime(when), "user_id": user_id}
             position["session_id"] = session_id
             match["$or"] = after_position(order, position)
+            # Implied by the $or, but it lets every plan bound the index scan from above:
+            # a late page starts where the previous one ended, not at the newest session.
+            match["last_update_time"] = {"$lte": position["last_update_time"]}
         pipeline: builtins.list[dict[str, Any]] = [
             {"$match": match},
             {"$sort": dict.fromkeys(order, -1)},

@@ -46,6 +46,7 @@ from ..errors import (
     InvalidArgumentError,
     SessionAlreadyExistsError,
     SessionNotFoundError,
+    StorageError,
 )
 from ..models import Event, utc_now
 from ..requests import (
@@ -63,8 +64,8 @@ from ..snapshot import ImportOutcome, SessionSnapshot
 from .append import Appender
 from .archive import Archive
 from .bulk import app_names, export_snapshots, import_snapshots, usage_stats
-from .driver import call, close_client
-from .indexes import ensure_indexes
+from .driver import call, close_client, primary
+from .indexes import ensure_indexes, refused, warn_not_built
 from .queries import (
     named,
     session_key,
@@ -116,10 +117,10 @@ class MongoSessionService(SessionService):
     ) -> None:
         _refuse_sync_database(database)
         self._bounds = WindowBounds.of(max_events, max_window_bytes)
-        self._sessions = database[sessions_collection]
-        self._archive = Archive(database[events_collection])
+        self._sessions = primary(database[sessions_collection])
+        self._archive = Archive(primary(database[events_collection]))
         self._shared = SharedState(
-            database[app_states_collection], database[user_states_collection]
+            primary(database[app_states_collection]), primary(database[user_states_collection])
         )
         self._appender = Appender(self._sessions, self._archive, self._shared, self._bounds)
         self._reader = Reader(self._sessions, self._archive, self._shared)
@@ -144,19 +145,27 @@ class MongoSessionService(SessionService):
     ) -> MongoSessionService:
         """Create a service on its own ``AsyncMongoClient``, closed by :meth:`close`.
 
+        Writes use the write concern ``{w: "majority"}`` unless the URI (``w=1``) or
+        ``client_options`` (``{"w": 1}``) name a ``w``: an acknowledged append is then on
+        a majority of the replica set and survives the loss of the primary. Other write
+        concern options (``journal``, ``wTimeoutMS``) are kept.
+
         Args:
             uri: a MongoDB connection string.
             database: the database name; defaults to the one in the URI, else
                 ``"hector_sessions"``.
             client_options: extra keyword arguments for ``AsyncMongoClient``.
         """
-        from pymongo import AsyncMongoClient
+        from pymongo import AsyncMongoClient, WriteConcern
 
         client: Any = AsyncMongoClient(uri, driver=DRIVER_INFO, **dict(client_options or {}))
         if database is None:
             target = client.get_default_database(default="hector_sessions")
         else:
             target = client[database]
+        concern = client.write_concern.document
+        if "w" not in concern:
+            target = target.with_options(write_concern=WriteConcern(**{**concern, "w": "majority"}))
         service = cls(
             target,
             max_events=max_events,
@@ -177,7 +186,15 @@ class MongoSessionService(SessionService):
             await close_client(client)
 
     async def ensure_indexes(self) -> builtins.list[str]:
-        """Create the indexes the service relies on (idempotent); return their names."""
+        """Create the indexes the service relies on (idempotent); return their names.
+
+        An index with the same keys and options under another name is used as it is (its
+        name is returned).
+
+        Raises:
+            IndexBuildError: an index there conflicts with one of ours, or the data has
+                duplicates of a unique key (the other indexes are built all the same).
+        """
         names = await ensure_indexes(
             self._sessions,
             self._shared.app_states,
@@ -348,11 +365,22 @@ class MongoSessionService(SessionService):
         return names
 
     async def _ensure_indexes_once(self) -> None:
+        """Build the indexes on first use: once, unless it failed for now (a lost
+        connection). Where it failed for good (a conflicting index, duplicates, no right
+        to build indexes), sessions are stored all the same and a warning says why;
+        ``ensure_indexes()`` raises the error itself."""
         if self._indexes_ready:
             return
         async with self._indexes_lock:
-            if not self._indexes_ready:
+            if self._indexes_ready:
+                return
+            try:
                 await self.ensure_indexes()
+            except StorageError as error:
+                if not refused(error):
+                    raise
+                self._indexes_ready = True
+                warn_not_built(error)
 
 
 def _refuse_sync_database(database: Any) -> None:

@@ -8,12 +8,13 @@ from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from .._core import ScopeUpdate
 from .._values import to_bson_datetime
 from ..errors import SharedStateError, StorageError
 from ..models import utc_now
-from .driver import aggregate, call
+from .driver import aggregate, call, translate
 
 # The layout of app and user state documents (unchanged since release 0.1).
 STATE_SCHEMA_VERSION = 1
@@ -74,24 +75,20 @@ class SharedState:
         mongomock's ``bulk_write`` does not accept current PyMongo's operations.
         """
         writes = [
-            call(
+            upsert(
                 operation,
                 self.app_states.update_one,
                 {"app_name": app},
                 _changes(update),
-                upsert=True,
-                writes=True,
             )
             for app, update in app_updates.items()
         ]
         writes += [
-            call(
+            upsert(
                 operation,
                 self.user_states.update_one,
                 {"app_name": app, "user_id": user},
                 _changes(update),
-                upsert=True,
-                writes=True,
             )
             for (app, user), update in user_updates.items()
         ]
@@ -161,17 +158,32 @@ def _changes(update: ScopeUpdate) -> dict[str, Any]:
     return changes
 
 
+async def upsert(operation: str, method: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call an upserting driver method, again once if it lost the race to insert.
+
+    Two first upserts of one document may both find nothing and both insert: the unique
+    index keeps one, the other fails with E11000. Run again, it finds the document and
+    updates it (the race MongoDB documents for upserts on a unique key).
+    """
+    try:
+        return await call(operation, method, *args, upsert=True, writes=True, **kwargs)
+    except DuplicateKeyError:
+        pass
+    try:
+        return await call(operation, method, *args, upsert=True, writes=True, **kwargs)
+    except DuplicateKeyError as exc:
+        raise translate(exc, operation, writes=True) from exc
+
+
 async def _upsert(
     collection: Any, key: dict[str, str], update: ScopeUpdate, operation: str
 ) -> Bucket:
-    found = await call(
+    found = await upsert(
         operation,
         collection.find_one_and_update,
         key,
         _changes(update),
         projection={"state": 1},
-        upsert=True,
         return_document=ReturnDocument.AFTER,
-        writes=True,
     )
     return None if found is None else found.get("state")
