@@ -13,6 +13,7 @@ from ._values import MAX_NESTING_DEPTH, escape_key, unescape_key
 from ._version import __version__
 from .errors import (
     DocumentTooLargeError,
+    EventIdConflictError,
     EventTooLargeError,
     IndexBuildError,
     InvalidArgumentError,
@@ -70,6 +71,7 @@ __all__ = [
     "DocumentTooLargeError",
     "Event",
     "EventActions",
+    "EventIdConflictError",
     "EventTooLargeError",
     "Events",
     "FileData",

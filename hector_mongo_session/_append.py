@@ -23,7 +23,7 @@ from ._sizing import (
 )
 from ._values import decode_value, encode_mapping, escape_key
 from ._window import WindowBounds
-from .errors import InvalidArgumentError
+from .errors import EventIdConflictError, InvalidArgumentError
 from .models import Event
 from .session import Session, StoredShape
 from .state import KEY_PREFIX_TEMP, split_by_scope
@@ -65,6 +65,8 @@ class AppendPlan:
     (``session.stored.sizes``) and plan again."""
     upgrade: dict[str, Any] = field(default_factory=dict)
     """Fields a schema-1 document gets on its first write (lazy upgrade)."""
+    revision: int = 0
+    """The handle's revision the plan was made at: it applies to the handle only there."""
 
     @property
     def event_ids(self) -> list[str]:
@@ -135,6 +137,7 @@ def plan_append(session: Session, events: Sequence[Event], *, bounds: WindowBoun
         live_delta=live_delta,
         stored_after=shape,
         timestamp=max(event.timestamp for event in events),
+        revision=session.revision,
     )
     if shape.schema_version < 2:
         through = session.event_count - shape.events_stored
@@ -211,7 +214,13 @@ def _plan_move(session: Session, plan: AppendPlan, *, bounds: WindowBounds, head
 
 
 def apply_append(session: Session, plan: AppendPlan) -> None:
-    """Update the live session after its append was stored."""
+    """Update the live session after its append was stored.
+
+    Only at the revision the plan was made at: two attempts of one append through one
+    handle (a hedged retry) may both report success, and the handle takes it once.
+    """
+    if session.revision != plan.revision:
+        return
     session._record_append(plan.event_documents, plan.timestamp)
     for key, value in plan.live_delta.items():
         if value is None:
@@ -219,6 +228,22 @@ def apply_append(session: Session, plan: AppendPlan) -> None:
         else:
             session.state.set(key, value)
     session.stored = plan.stored_after
+
+
+def check_same_events(
+    session: Session, plan: AppendPlan, copies: Sequence[Mapping[str, Any]]
+) -> None:
+    """Raise EventIdConflictError unless the stored ``copies`` (events with the plan's ids)
+    are the plan's events: idempotency by id holds for the same event only."""
+    planned = {document["id"]: document for document in plan.event_documents}
+    for copy in copies:
+        mine = planned.get(copy["id"])
+        if mine is not None and _content(copy) != _content(mine):
+            raise EventIdConflictError(session_id=session.id, event_id=copy["id"])
+
+
+def _content(document: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in document.items() if key != "seq"}
 
 
 def settle_duplicate(

@@ -5,8 +5,9 @@ this library raises; driver errors never escape untranslated. The tree::
 
     SessionError
     ├── InvalidArgumentError (also a ValueError)      bad input; nothing was written
-    │   └── DocumentTooLargeError                      a document would pass 16 MiB
-    │       └── EventTooLargeError                     one event cannot fit at all
+    │   ├── DocumentTooLargeError                      a document would pass 16 MiB
+    │   │   └── EventTooLargeError                     one event cannot fit at all
+    │   └── EventIdConflictError                       another event is stored under the id
     ├── SessionNotFoundError (also a LookupError)
     ├── SessionAlreadyExistsError
     ├── StaleSessionError                              the handle's revision is out of date
@@ -28,6 +29,7 @@ from typing import Any
 
 __all__ = [
     "DocumentTooLargeError",
+    "EventIdConflictError",
     "EventTooLargeError",
     "IndexBuildError",
     "InvalidArgumentError",
@@ -83,6 +85,26 @@ class DocumentTooLargeError(InvalidArgumentError):
 
 class EventTooLargeError(DocumentTooLargeError):
     """A single event is too large to be stored in a session document, even an empty one."""
+
+
+class EventIdConflictError(InvalidArgumentError):
+    """An event with this id is stored already, and it is another event; nothing was written.
+
+    The same event appended again (a retry) is not an error: it is stored once. A different
+    event under a stored id is refused, so no retry logic can mistake it for a duplicate.
+
+    Attributes:
+        session_id: the session.
+        event_id: the id both events carry.
+    """
+
+    def __init__(self, *, session_id: str, event_id: str) -> None:
+        super().__init__(
+            f"session {session_id!r} already holds another event with id {event_id!r}; "
+            "give the new event its own id (nothing was written)"
+        )
+        self.session_id = session_id
+        self.event_id = event_id
 
 
 class SessionNotFoundError(SessionError, LookupError):

@@ -11,7 +11,14 @@ import builtins
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
-from ._append import AppendPlan, apply_append, apply_pop, plan_append, settle_duplicate
+from ._append import (
+    AppendPlan,
+    apply_append,
+    apply_pop,
+    check_same_events,
+    plan_append,
+    settle_duplicate,
+)
 from ._codec import decode_event, decode_state, with_seqs
 from ._core import (
     ScopeUpdate,
@@ -185,6 +192,8 @@ class InMemoryService(SessionService):
                 "some events of this append are stored already and some are not; "
                 "append the ones that are not"
             )
+        ids = set(plan.event_ids)
+        check_same_events(session, plan, [e for e in document["events"] if e["id"] in ids])
         newest = [event["id"] for event in document["events"][-len(plan.event_ids) :]]
         if settle_duplicate(session, plan, stored_revision=document["revision"], last_ids=newest):
             key = (session.app_name, session.user_id)

@@ -111,7 +111,7 @@ async def make_service(request: pytest.FixtureRequest) -> AsyncIterator[MakeServ
 
 @pytest.fixture
 def service(make_service: MakeService) -> SessionService:
-    """A service with the default options of the backend's test setup (uncapped)."""
+    """A service with the backend's default options."""
     return make_service()
 
 

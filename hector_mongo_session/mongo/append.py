@@ -12,7 +12,13 @@ from typing import Any
 
 from pymongo import ReturnDocument
 
-from .._append import AppendPlan, apply_append, plan_append, settle_duplicate
+from .._append import (
+    AppendPlan,
+    apply_append,
+    check_same_events,
+    plan_append,
+    settle_duplicate,
+)
 from .._codec import with_seqs
 from .._core import replaced, stale
 from .._values import to_bson_datetime
@@ -121,6 +127,13 @@ class Appender:
                         }
                     },
                     "newest": {"$slice": ["$events.id", -len(ids)]},
+                    "copies": {
+                        "$filter": {
+                            "input": "$events",
+                            "as": "event",
+                            "cond": {"$in": ["$$event.id", {"$literal": ids}]},
+                        }
+                    },
                 }
             },
         ]
@@ -129,6 +142,7 @@ class Appender:
             raise SessionNotFoundError(**named(key))
         current = found[0]
         if current["stored"] and not replaced(session, current):
+            check_same_events(session, plan, current["copies"])
             if current["stored"] != len(ids):
                 raise InvalidArgumentError(
                     "some events of this append are stored already and some are not; "
