@@ -79,6 +79,10 @@ class _MeteredCursor:
         self._meter = meter
         self._delay = delay  # a find's round trip, still to wait for at the first read
 
+    def batch_size(self, count: int) -> _MeteredCursor:
+        self._cursor = self._cursor.batch_size(count)
+        return self
+
     def sort(self, *args: Any, **kwargs: Any) -> _MeteredCursor:
         self._cursor = self._cursor.sort(*args, **kwargs)
         return self
