@@ -253,15 +253,12 @@ def settle_duplicate(
 
     When the stored copies are the newest events and were appended at this handle's
     revision (an earlier attempt whose reply was lost), the handle is brought up to date.
-    Returns whether the events' ``app:``/``user:`` deltas should be written again: yes
-    when the stored copies are the session's newest events (that earlier attempt may have
-    stopped before them; the writes are idempotent), no for older duplicates.
+    Returns whether the handle is current; when it is not (others appended since), the
+    caller completes the events' shared deltas and raises StaleSessionError: the events
+    are stored, and the handle must be reloaded to show them.
     """
-    if list(last_ids) != plan.event_ids:
-        return False
-    if stored_revision == session.revision + 1:
+    if list(last_ids) == plan.event_ids and stored_revision == session.revision + 1:
         apply_append(session, plan)
-        return True
     return stored_revision == session.revision
 
 

@@ -201,11 +201,12 @@ class SharedStateError(StorageError):
     """The session document was written, but writing (or reading) app:/user: state failed.
 
     From ``append_event``: the event is stored and the handle updated. Append the same
-    event again through the same handle: the event is not stored twice, and its shared
-    deltas are written again (they are idempotent).
+    event again through the same handle: the event is not stored twice, and what is
+    missing of its shared deltas is written (never over a newer write of those keys).
 
     From ``create``: the session exists (``session``, its merged state possibly
-    incomplete). Send the initial ``app:``/``user:`` keys again in an event's state delta.
+    incomplete). Create it again with the same request: the missing initial ``app:``/
+    ``user:`` keys are written, and ``SessionAlreadyExistsError`` confirms the session.
 
     Attributes:
         scopes: the scopes whose write or read failed (``"app"``, ``"user"``).

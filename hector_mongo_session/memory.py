@@ -30,6 +30,7 @@ from ._core import (
     plan_create,
     replaced,
     select_events,
+    stale,
 )
 from ._model import check_id
 from ._values import from_bson_datetime, to_bson_datetime
@@ -195,9 +196,11 @@ class InMemoryService(SessionService):
         ids = set(plan.event_ids)
         check_same_events(session, plan, [e for e in document["events"] if e["id"] in ids])
         newest = [event["id"] for event in document["events"][-len(plan.event_ids) :]]
-        if settle_duplicate(session, plan, stored_revision=document["revision"], last_ids=newest):
-            key = (session.app_name, session.user_id)
-            self._update_shared(key[0], key[1], plan.app_update, plan.user_update)
+        # Shared deltas were written with the events (one step here): nothing to complete.
+        if not settle_duplicate(
+            session, plan, stored_revision=document["revision"], last_ids=newest
+        ):
+            raise stale(session, document["revision"])
 
     def _archive_oldest(self, key: _Key, document: dict[str, Any], plan: AppendPlan) -> None:
         move = plan.move

@@ -61,6 +61,9 @@ async def test_the_session_document_is_native_readable_bson(mongo_database: Any)
     assert isinstance(created_at, datetime)
     assert isinstance(last_update, datetime)
     assert last_update == created_at, "an older event does not move last_update_time back"
+    digest = raw.pop("initial_shared_digest")  # what a repeated create recognises
+    assert isinstance(digest, str)
+    assert len(digest) == 64
     event_bytes = raw.pop("event_bytes")
     assert isinstance(event_bytes, list)
     assert len(event_bytes) == 1

@@ -71,10 +71,10 @@ class Appender:
                 return_document=ReturnDocument.AFTER,
                 writes=True,
             )
-        if stored is not None:
-            apply_append(session, plan)
-        elif not await self._settle_refused(session, key, plan):
+        if stored is None:
+            await self._settle_refused(session, key, plan)
             return
+        apply_append(session, plan)
         await self._write_shared_deltas(key, plan)
 
     async def _read(self, query: Mapping[str, Any], projection: Any) -> Any:
@@ -104,11 +104,14 @@ class Appender:
 
     async def _settle_refused(
         self, session: Session, key: dict[str, str], plan: AppendPlan
-    ) -> bool:
+    ) -> None:
         """An append matched nothing: find out why (one read; nothing was written).
 
-        Returns whether the events' shared deltas should be written (a duplicate of the
-        last append); raises when the session is gone or the handle is stale.
+        The events may be stored already (a retry after a lost reply or a failed shared
+        write): then what is missing of their shared deltas is written (never over a newer
+        value), and the handle is brought up to date, or StaleSessionError says to reload
+        it when others appended since. Raises when the session is gone, when the handle is
+        stale, or when another event is stored under one of the ids.
         """
         ids = plan.event_ids
         pipeline: list[dict[str, Any]] = [
@@ -148,9 +151,20 @@ class Appender:
                     "some events of this append are stored already and some are not; "
                     "append the ones that are not"
                 )
-            return settle_duplicate(
+            current_handle = settle_duplicate(
                 session, plan, stored_revision=current["revision"], last_ids=current["newest"]
             )
+            if plan.updates_shared_state:
+                await self._shared.complete(
+                    key["app_name"],
+                    key["user_id"],
+                    plan.app_update,
+                    plan.user_update,
+                    "append_event",
+                    stamp=plan.timestamp,
+                )
+            if current_handle:
+                return
         # Not stored, yet refused: the revision or the document changed in between.
         raise stale(session, current["revision"])
 
@@ -158,10 +172,16 @@ class Appender:
         """Write the app:/user: deltas of stored events, concurrently."""
         writes: dict[str, Awaitable[Any]] = {}
         if plan.app_update:
-            writes["app"] = self._shared.write_app(key["app_name"], plan.app_update, "append_event")
+            writes["app"] = self._shared.write_app(
+                key["app_name"], plan.app_update, "append_event", stamp=plan.timestamp
+            )
         if plan.user_update:
             writes["user"] = self._shared.write_user(
-                key["app_name"], key["user_id"], plan.user_update, "append_event"
+                key["app_name"],
+                key["user_id"],
+                plan.user_update,
+                "append_event",
+                stamp=plan.timestamp,
             )
         _, failed = await gather_scopes(**writes)
         if failed:

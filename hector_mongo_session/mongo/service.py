@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import hashlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
+import bson
 from pymongo import ReturnDocument
 from pymongo.driver_info import DriverInfo
 from pymongo.errors import DuplicateKeyError
@@ -30,12 +32,15 @@ from pymongo.errors import DuplicateKeyError
 from .._append import apply_pop
 from .._codec import decode_state, with_seqs
 from .._core import (
+    CreatePlan,
+    ScopeUpdate,
     build_session,
     check_current,
     expect,
     plan_create,
 )
 from .._model import check_id
+from .._values import from_bson_datetime
 from .._version import __version__
 from .._window import (
     DEFAULT_MAX_EVENTS,
@@ -208,16 +213,24 @@ class MongoSessionService(SessionService):
         plan = plan_create(request, now=utc_now())
         document = plan.document
         app_name, user_id = document["app_name"], document["user_id"]
+        digest = _initial_shared_digest(plan.app_update, plan.user_update)
+        if digest is not None:
+            # What the next `create` of the same request recognises as its own (below).
+            document["initial_shared_digest"] = digest
         await self._ensure_indexes_once()
         try:
             await call("create", self._sessions.insert_one, dict(document), writes=True)
         except DuplicateKeyError:
+            await self._complete_initial_shared(plan, digest)
             raise SessionAlreadyExistsError(
                 app_name=app_name, user_id=user_id, session_id=plan.session_id
             ) from None
+        stamp = from_bson_datetime(document["created_at"])
         shared, failed = await gather_scopes(
-            app=self._shared.write_app(app_name, plan.app_update, "create"),
-            user=self._shared.write_user(app_name, user_id, plan.user_update, "create"),
+            app=self._shared.write_app(app_name, plan.app_update, "create", stamp=stamp),
+            user=self._shared.write_user(
+                app_name, user_id, plan.user_update, "create", stamp=stamp
+            ),
         )
         session = build_session(
             document,
@@ -229,6 +242,32 @@ class MongoSessionService(SessionService):
         if failed:
             raise shared_state_error("create", failed, "the session was created", session)
         return CreateResponse(session=session)
+
+    async def _complete_initial_shared(self, plan: CreatePlan, digest: str | None) -> None:
+        """A create found its session there: if that session is this very create (its reply
+        was lost, or its shared writes failed), write what is missing of its initial
+        ``app:``/``user:`` keys, stamped with the session's creation time."""
+        if digest is None:
+            return
+        document = plan.document
+        key = session_key(document["app_name"], document["user_id"], plan.session_id)
+        found = await call(
+            "create",
+            self._sessions.find_one,
+            key,
+            {"created_at": 1, "initial_shared_digest": 1},
+            writes=False,
+        )
+        if found is None or found.get("initial_shared_digest") != digest:
+            return  # another create's session: its shared keys are its own
+        await self._shared.complete(
+            key["app_name"],
+            key["user_id"],
+            plan.app_update,
+            plan.user_update,
+            "create",
+            stamp=from_bson_datetime(found["created_at"]),
+        )
 
     async def get(self, request: GetRequest) -> GetResponse:
         return await self._reader.get(request)
@@ -381,6 +420,13 @@ class MongoSessionService(SessionService):
                     raise
                 self._indexes_ready = True
                 warn_not_built(error)
+
+
+def _initial_shared_digest(app: ScopeUpdate, user: ScopeUpdate) -> str | None:
+    """A digest of a create's initial shared keys (``None`` when it has none)."""
+    if not (app or user):
+        return None
+    return hashlib.sha256(bson.encode({"app": app.set, "user": user.set})).hexdigest()
 
 
 def _refuse_sync_database(database: Any) -> None:
