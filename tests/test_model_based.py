@@ -63,6 +63,9 @@ def _view(session: Session) -> tuple[Any, ...]:
         session.revision,
         session.event_count,
         session.last_update_time,
+        # Where the history is: the window's length and what the archive holds.
+        session.stored.events_stored,
+        session.stored.archived_through,
     )
 
 

@@ -15,6 +15,7 @@ from hector_mongo_session import (
     Event,
     EventActions,
     FunctionCall,
+    GetRequest,
     ListRequest,
     MongoSessionService,
     Part,
@@ -291,3 +292,46 @@ async def test_an_import_costs_a_few_calls_per_batch(mongo_database: Any) -> Non
     assert recording.count("sessions") == 2 * batches  # which exist + one insert_many
     assert recording.count("app_states") == batches
     assert recording.count("user_states") == 3 * batches  # one upsert per user in a batch
+
+
+async def test_a_release_0_1_document_is_read_and_upgraded_on_its_next_write(
+    mongo_database: Any,
+) -> None:
+    # A schema-1 session: no seq, no archive; its cap had dropped the oldest 3 of 7 events.
+    events = [
+        {"id": f"e{i}", "timestamp": at(i).replace(tzinfo=None), "author": "user"}
+        for i in range(3, 7)
+    ]
+    await mongo_database["sessions"].insert_one(
+        {
+            "app_name": APP,
+            "user_id": USER,
+            "session_id": "old",
+            "created_at": at(0).replace(tzinfo=None),
+            "last_update_time": at(6).replace(tzinfo=None),
+            "revision": 7,
+            "event_count": 7,
+            "state": {"k": 1},
+            "events": events,
+            "event_bytes": [60] * 4,
+            "schema_version": 1,
+        }
+    )
+    service = MongoSessionService(mongo_database, max_events=5)
+    request = GetRequest(app_name=APP, user_id=USER, session_id="old")
+    session = (await service.get(request)).session
+    assert [e.id for e in session.events] == ["e3", "e4", "e5", "e6"]
+    assert [e.seq for e in session.events] == [4, 5, 6, 7]
+    after = (await service.get(request.model_copy(update={"after": at(5)}))).session
+    assert [e.seq for e in after.events] == [6, 7]
+    for i in range(7, 10):
+        await service.append_event(session, text_event(f"m{i}", id=f"e{i}"))
+    raw = await _raw(mongo_database, "old")
+    assert raw["schema_version"] == 2
+    assert (raw["archived_through"], raw["dropped_through"]) == (5, 3)  # seqs 4, 5 moved
+    again = (await service.get(request)).session
+    assert [e.seq for e in again.events] == list(range(4, 11))
+    assert [e.id for e in again.events] == [f"e{i}" for i in range(3, 10)]
+    [snapshot] = [s async for s in service.export_snapshots(session_id="old")]
+    assert snapshot.event_count == 10
+    assert [e.seq for e in snapshot.events] == list(range(4, 11))
