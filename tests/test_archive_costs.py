@@ -10,7 +10,7 @@ import pytest
 from hector_mongo_session import MongoSessionService
 
 from .conftest import MONGO_BACKENDS
-from .helpers import create, reload, text_event
+from .helpers import APP, USER, create, reload, text_event
 from .recording import RecordingDatabase
 
 # The stand-in of Motor's API behaves like the PyMongo one here; the two others suffice.
@@ -58,3 +58,32 @@ async def test_a_recent_get_is_one_call_on_sessions_and_an_old_one_adds_one(
     assert len(everything.events) == 30
     assert recording.count("sessions") == 1
     assert recording.count("session_events") == 1
+
+
+async def test_gc_removes_the_buckets_an_interrupted_delete_left(mongo_database: Any) -> None:
+    from datetime import timedelta
+
+    from pymongo.errors import AutoReconnect
+
+    from hector_mongo_session import DeleteRequest, StorageError
+
+    from .recording import fail_at
+
+    recording = RecordingDatabase(mongo_database)
+    service = MongoSessionService(recording, max_events=2)
+    doomed = await create(service, session_id="doomed")
+    kept = await create(service, session_id="kept")
+    for i in range(6):
+        await service.append_event(doomed, text_event(f"d{i}"))
+        await service.append_event(kept, text_event(f"k{i}"))
+    recording.fault = fail_at("session_events", "delete_many", "before", AutoReconnect("x"))
+    with pytest.raises(StorageError):
+        await service.delete(DeleteRequest(app_name=APP, user_id=USER, session_id="doomed"))
+    recording.fault = None
+    archive = mongo_database["session_events"]
+    assert await archive.count_documents({"session_id": "doomed"}) > 0
+    assert await service.collect_orphans() == 0, "too young: an import may be under way"
+    removed = await service.collect_orphans(min_age=timedelta(0))
+    assert removed > 0
+    assert await archive.count_documents({"session_id": "doomed"}) == 0
+    assert len((await reload(service, kept)).events) == 6, "a live session lost its archive"

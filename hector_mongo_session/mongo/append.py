@@ -15,12 +15,13 @@ from pymongo import ReturnDocument
 from .._append import (
     AppendPlan,
     apply_append,
+    apply_pop,
     check_same_events,
     plan_append,
     settle_duplicate,
 )
 from .._codec import with_seqs
-from .._core import replaced, stale
+from .._core import check_current, expect, replaced, stale
 from .._values import to_bson_datetime
 from .._window import WindowBounds, bucket_document, split_into_buckets
 from ..errors import InvalidArgumentError, SessionNotFoundError
@@ -76,6 +77,46 @@ class Appender:
             return
         apply_append(session, plan)
         await self._write_shared_deltas(key, plan)
+
+    async def pop(self, session: Session) -> Event | None:
+        """Remove the newest event of the window (see ``SessionService.pop_event``)."""
+        expect(session, Session)
+        key = session_key(session.app_name, session.user_id, session.id)
+        condition: dict[str, Any] = {**key, "revision": session.revision}
+        if session.stored.document_id is not None:
+            condition["_id"] = session.stored.document_id
+        before = await call(
+            "pop_event",
+            self._sessions.find_one_and_update,
+            {**condition, "events.0": {"$exists": True}},
+            {"$pop": {"events": 1, "event_bytes": 1}, "$inc": {"revision": 1, "event_count": -1}},
+            projection={
+                "event_count": 1,
+                "events": {"$slice": -1},
+                "event_bytes": {"$slice": -1},
+            },
+            return_document=ReturnDocument.BEFORE,
+            writes=True,
+        )
+        if before is not None:
+            popped = with_seqs(before["events"][-1:], before["event_count"])[0]
+            return apply_pop(session, popped, before["event_bytes"][-1])
+        current = await call(
+            "pop_event",
+            self._sessions.find_one,
+            key,
+            {"revision": 1, "archived_through": 1, "dropped_through": 1},
+            writes=False,
+        )
+        if current is None:
+            raise SessionNotFoundError(**named(key))
+        check_current(session, current)
+        if current.get("archived_through", 0) > current.get("dropped_through", 0):
+            raise InvalidArgumentError(
+                "pop_event removes events of the session document's window only, and the "
+                "window is empty: the newest event is in the archive"
+            )
+        return None  # no stored event
 
     async def _read(self, query: Mapping[str, Any], projection: Any) -> Any:
         return await call(

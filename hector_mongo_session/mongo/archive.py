@@ -17,7 +17,7 @@ from typing import Any
 from pymongo.errors import DuplicateKeyError
 
 from .._window import merge_archived
-from .driver import DRIVER_ERRORS, call, translate
+from .driver import DRIVER_ERRORS, aggregate, call, translate
 
 BATCH_BUCKETS = 4
 """Buckets per reply batch: a reply stays under MongoDB's 48 MB message limit (buckets hold
@@ -131,6 +131,39 @@ class Archive:
             query["session"] = document_id
         result = await call(operation, self.collection.delete_many, query, writes=True)
         deleted: int = result.deleted_count
+        return deleted
+
+    async def collect_orphans(self, sessions: Any, *, older_than: datetime) -> int:
+        """Delete buckets whose session document is gone (a delete interrupted between its
+        two steps), archived before ``older_than``; return how many.
+
+        Buckets of live sessions are never touched, not even uncommitted ones: a move in
+        progress writes its bucket before the session's update. The age bound keeps an
+        import in progress (buckets first, then sessions) safe. A full scan of the archive.
+        """
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {"archived_at": {"$lt": older_than}}},
+            {"$group": {"_id": "$session"}},
+        ]
+        owners = [row["_id"] for row in await aggregate(self.collection, pipeline, "gc")]
+        deleted = 0
+        for start in range(0, len(owners), 500):
+            batch = owners[start : start + 500]
+            found = await aggregate(
+                sessions,
+                [{"$match": {"_id": {"$in": batch}}}, {"$project": {"_id": 1}}],
+                "gc",
+            )
+            live = {row["_id"] for row in found}
+            gone = [owner for owner in batch if owner not in live]
+            if gone:
+                result = await call(
+                    "gc",
+                    self.collection.delete_many,
+                    {"session": {"$in": gone}, "archived_at": {"$lt": older_than}},
+                    writes=True,
+                )
+                deleted += result.deleted_count
         return deleted
 
     def _range(

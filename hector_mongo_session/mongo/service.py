@@ -20,27 +20,18 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import hashlib
 from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
-import bson
-from pymongo import ReturnDocument
 from pymongo.driver_info import DriverInfo
-from pymongo.errors import DuplicateKeyError
 
-from .._append import apply_pop
-from .._codec import decode_state, with_seqs
+from .._codec import decode_state
 from .._core import (
-    CreatePlan,
-    ScopeUpdate,
-    build_session,
-    check_current,
     expect,
-    plan_create,
 )
 from .._model import check_id
-from .._values import from_bson_datetime
+from .._values import to_bson_datetime
 from .._version import __version__
 from .._window import (
     DEFAULT_MAX_EVENTS,
@@ -49,8 +40,6 @@ from .._window import (
 )
 from ..errors import (
     InvalidArgumentError,
-    SessionAlreadyExistsError,
-    SessionNotFoundError,
     StorageError,
 )
 from ..models import Event, utc_now
@@ -69,14 +58,14 @@ from ..snapshot import ImportOutcome, SessionSnapshot
 from .append import Appender
 from .archive import Archive
 from .bulk import app_names, export_snapshots, import_snapshots, usage_stats
+from .create import create_session
 from .driver import call, close_client, primary
 from .indexes import ensure_indexes, refused, warn_not_built
 from .queries import (
-    named,
     session_key,
 )
 from .reads import Reader
-from .shared import SharedState, gather_scopes, shared_state_error
+from .shared import SharedState
 
 __all__ = ["DEFAULT_MAX_EVENTS", "DEFAULT_MAX_WINDOW_BYTES", "DRIVER_INFO", "MongoSessionService"]
 
@@ -210,64 +199,8 @@ class MongoSessionService(SessionService):
         return names
 
     async def create(self, request: CreateRequest) -> CreateResponse:
-        plan = plan_create(request, now=utc_now())
-        document = plan.document
-        app_name, user_id = document["app_name"], document["user_id"]
-        digest = _initial_shared_digest(plan.app_update, plan.user_update)
-        if digest is not None:
-            # What the next `create` of the same request recognises as its own (below).
-            document["initial_shared_digest"] = digest
         await self._ensure_indexes_once()
-        try:
-            await call("create", self._sessions.insert_one, dict(document), writes=True)
-        except DuplicateKeyError:
-            await self._complete_initial_shared(plan, digest)
-            raise SessionAlreadyExistsError(
-                app_name=app_name, user_id=user_id, session_id=plan.session_id
-            ) from None
-        stamp = from_bson_datetime(document["created_at"])
-        shared, failed = await gather_scopes(
-            app=self._shared.write_app(app_name, plan.app_update, "create", stamp=stamp),
-            user=self._shared.write_user(
-                app_name, user_id, plan.user_update, "create", stamp=stamp
-            ),
-        )
-        session = build_session(
-            document,
-            app_state=shared.get("app"),
-            user_state=shared.get("user"),
-            event_documents=[],
-            window_sizes=[],
-        )
-        if failed:
-            raise shared_state_error("create", failed, "the session was created", session)
-        return CreateResponse(session=session)
-
-    async def _complete_initial_shared(self, plan: CreatePlan, digest: str | None) -> None:
-        """A create found its session there: if that session is this very create (its reply
-        was lost, or its shared writes failed), write what is missing of its initial
-        ``app:``/``user:`` keys, stamped with the session's creation time."""
-        if digest is None:
-            return
-        document = plan.document
-        key = session_key(document["app_name"], document["user_id"], plan.session_id)
-        found = await call(
-            "create",
-            self._sessions.find_one,
-            key,
-            {"created_at": 1, "initial_shared_digest": 1},
-            writes=False,
-        )
-        if found is None or found.get("initial_shared_digest") != digest:
-            return  # another create's session: its shared keys are its own
-        await self._shared.complete(
-            key["app_name"],
-            key["user_id"],
-            plan.app_update,
-            plan.user_update,
-            "create",
-            stamp=from_bson_datetime(found["created_at"]),
-        )
+        return await create_session(self._sessions, self._shared, request)
 
     async def get(self, request: GetRequest) -> GetResponse:
         return await self._reader.get(request)
@@ -337,43 +270,16 @@ class MongoSessionService(SessionService):
         )
 
     async def pop_event(self, session: Session) -> Event | None:
-        expect(session, Session)
-        key = session_key(session.app_name, session.user_id, session.id)
-        condition: dict[str, Any] = {**key, "revision": session.revision}
-        if session.stored.document_id is not None:
-            condition["_id"] = session.stored.document_id
-        before = await call(
-            "pop_event",
-            self._sessions.find_one_and_update,
-            {**condition, "events.0": {"$exists": True}},
-            {"$pop": {"events": 1, "event_bytes": 1}, "$inc": {"revision": 1, "event_count": -1}},
-            projection={
-                "event_count": 1,
-                "events": {"$slice": -1},
-                "event_bytes": {"$slice": -1},
-            },
-            return_document=ReturnDocument.BEFORE,
-            writes=True,
+        return await self._appender.pop(session)
+
+    async def collect_orphans(self, *, min_age: timedelta = timedelta(hours=1)) -> int:
+        """Delete archive buckets whose session is gone, archived at least ``min_age`` ago
+        (an interrupted ``delete`` leaves them; deleting the session again removes them
+        too). Returns how many. A full scan of the archive: run it from a maintenance job
+        (the CLI's ``gc``)."""
+        return await self._archive.collect_orphans(
+            self._sessions, older_than=to_bson_datetime(utc_now() - min_age)
         )
-        if before is not None:
-            popped = with_seqs(before["events"][-1:], before["event_count"])[0]
-            return apply_pop(session, popped, before["event_bytes"][-1])
-        current = await call(
-            "pop_event",
-            self._sessions.find_one,
-            key,
-            {"revision": 1, "archived_through": 1, "dropped_through": 1},
-            writes=False,
-        )
-        if current is None:
-            raise SessionNotFoundError(**named(key))
-        check_current(session, current)
-        if current.get("archived_through", 0) > current.get("dropped_through", 0):
-            raise InvalidArgumentError(
-                "pop_event removes events of the session document's window only, and the "
-                "window is empty: the newest event is in the archive"
-            )
-        return None  # no stored event
 
     async def user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
         bucket = await self._shared.read_user(
@@ -420,13 +326,6 @@ class MongoSessionService(SessionService):
                     raise
                 self._indexes_ready = True
                 warn_not_built(error)
-
-
-def _initial_shared_digest(app: ScopeUpdate, user: ScopeUpdate) -> str | None:
-    """A digest of a create's initial shared keys (``None`` when it has none)."""
-    if not (app or user):
-        return None
-    return hashlib.sha256(bson.encode({"app": app.set, "user": user.set})).hexdigest()
 
 
 def _refuse_sync_database(database: Any) -> None:
