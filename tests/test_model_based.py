@@ -233,10 +233,10 @@ CLOCK = _Clock()
 @pytest.fixture(autouse=True)
 def _fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     import hector_mongo_session.memory
-    import hector_mongo_session.mongo.service
+    import hector_mongo_session.mongo.create
 
     monkeypatch.setattr(hector_mongo_session.memory, "utc_now", CLOCK)
-    monkeypatch.setattr(hector_mongo_session.mongo.service, "utc_now", CLOCK)
+    monkeypatch.setattr(hector_mongo_session.mongo.create, "utc_now", CLOCK)
 
 
 def _motor_service() -> SessionService:
