@@ -148,10 +148,9 @@ def _archive_older(document: dict[str, Any], bounds: WindowBounds) -> list[dict[
     documents, sizes = document["events"], document["event_bytes"]
     header = bson_size({**document, "events": [], "event_bytes": []}) + 64
     room = MAX_DOCUMENT_BYTES - header
-    kept = 0
-    while kept < len(sizes) and bounds.has_room(
-        kept, sum(sizes[len(sizes) - kept :]), [sizes[-kept - 1]], room=room
-    ):
+    kept, kept_bytes = 0, 0
+    while kept < len(sizes) and bounds.has_room(kept, kept_bytes, [sizes[-kept - 1]], room=room):
+        kept_bytes += sizes[-kept - 1]
         kept += 1
     if kept == 0 and sizes:
         too_big = sizes[-1]
