@@ -70,7 +70,9 @@ def replaced(session: Session, document: Mapping[str, Any]) -> bool:
     return expected is not None and document["_id"] != expected
 
 
-def stale(session: Session, actual_revision: int) -> StaleSessionError:
+def stale(
+    session: Session, actual_revision: int, *, events_stored: bool = False
+) -> StaleSessionError:
     """The error for a write through ``session`` refused at ``actual_revision``."""
     return StaleSessionError(
         app_name=session.app_name,
@@ -78,6 +80,7 @@ def stale(session: Session, actual_revision: int) -> StaleSessionError:
         session_id=session.id,
         expected_revision=session.revision,
         actual_revision=actual_revision,
+        events_stored=events_stored,
     )
 
 

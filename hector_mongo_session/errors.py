@@ -142,6 +142,8 @@ class StaleSessionError(SessionError):
     Attributes:
         expected_revision: the revision the handle was loaded at.
         actual_revision: the revision in storage when the append was refused.
+        events_stored: the append's events are stored already (a retry through a handle
+            that others have overtaken since): reload, do not append them again.
     """
 
     def __init__(
@@ -152,17 +154,25 @@ class StaleSessionError(SessionError):
         session_id: str,
         expected_revision: int,
         actual_revision: int,
+        events_stored: bool = False,
     ) -> None:
+        advice = (
+            "the events of this append are stored already (an earlier attempt); reload it "
+            "with get() to see them"
+            if events_stored
+            else "reload it with get() and retry"
+        )
         super().__init__(
             f"stale session: session has been modified since it was loaded "
             f"(session_id={session_id!r}, loaded at revision {expected_revision}, "
-            f"stored revision {actual_revision}); reload it with get() and retry"
+            f"stored revision {actual_revision}); {advice}"
         )
         self.app_name = app_name
         self.user_id = user_id
         self.session_id = session_id
         self.expected_revision = expected_revision
         self.actual_revision = actual_revision
+        self.events_stored = events_stored
 
 
 class StateKeyNotExistError(SessionError, KeyError):

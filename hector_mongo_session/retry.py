@@ -71,12 +71,12 @@ async def append_with_retry(
             if attempt == attempts:
                 raise
             # Same handle, same event id: stored at most once, shared deltas rewritten.
-        except StaleSessionError:
-            if attempt == attempts:
+        except StaleSessionError as conflict:
+            if attempt == attempts and not conflict.events_stored:
                 raise
-            # Duplicates are detected before staleness, so a conflict means the event is not
-            # stored: reload and rebuild it.
-            await asyncio.sleep(random.uniform(0, 0.002 * attempt))
+            if not conflict.events_stored:
+                # Not stored: reload and rebuild it (after a short random pause).
+                await asyncio.sleep(random.uniform(0, 0.002 * attempt))
             reloaded = await service.get(
                 GetRequest(
                     app_name=current.app_name,
@@ -86,5 +86,8 @@ async def append_with_retry(
                 )
             )
             current = reloaded.session
+            if conflict.events_stored:
+                # An earlier attempt stored it (and its shared deltas are complete): done.
+                return current
             pending = event(current) if callable(event) else event
     raise AssertionError("unreachable")  # pragma: no cover

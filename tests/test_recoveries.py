@@ -128,3 +128,23 @@ async def reload_by_id(service: MongoSessionService, session_id: str) -> Any:
 
     response = await service.get(GetRequest(app_name=APP, user_id=USER, session_id=session_id))
     return response.session
+
+
+async def test_append_with_retry_stops_once_the_event_is_stored(mongo_database: Any) -> None:
+    from hector_mongo_session import append_with_retry
+
+    recording = RecordingDatabase(mongo_database)
+    service = MongoSessionService(recording)
+    session = await create(service)
+    event = text_event("job done", delta={"user:jobs": 1})
+    recording.fault = fail_at("sessions", "find_one_and_update", "after", AutoReconnect("x"))
+    with pytest.raises(OutcomeUnknownError):
+        await service.append_event(session, event)
+    recording.fault = None
+    await service.append_event(await reload(service, session), text_event("someone else"))
+    # Stale, with the event stored: reload and stop; appending it again would duplicate
+    # it if the event were rebuilt under a new id.
+    result = await append_with_retry(service, session, event)
+    assert result is not session
+    assert texts(await reload(service, session)) == ["job done", "someone else"]
+    assert (await _user_state(service))["jobs"] == 1

@@ -206,6 +206,7 @@ class Appender:
                 )
             if current_handle:
                 return
+            raise stale(session, current["revision"], events_stored=True)
         # Not stored, yet refused: the revision or the document changed in between.
         raise stale(session, current["revision"])
 
