@@ -170,6 +170,12 @@ class Session:
         return self._user_id
 
     @property
+    def events_in_window(self) -> int:
+        """How many of the session's ``event_count`` events its stored document's window
+        holds (the rest are archived)."""
+        return self.stored.events_stored
+
+    @property
     def events(self) -> Events:
         """The loaded events, oldest first (read-only)."""
         return self._events

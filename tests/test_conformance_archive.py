@@ -260,3 +260,18 @@ def test_seq_says_where_an_event_is_not_what_it_is() -> None:
     assert event == Event(id=event.id, timestamp=event.timestamp)
     with pytest.raises(InvalidArgumentError):
         Event(seq=0)
+
+
+async def test_sessions_say_how_much_of_their_history_the_window_holds(
+    make_service: MakeService,
+) -> None:
+    from hector_mongo_session import ListRequest
+
+    service = make_service(max_events=4)
+    session = await create(service)
+    for i in range(6):
+        await service.append_event(session, text_event(f"m{i}"))
+    loaded = await reload(service, session, num_recent_events=1)
+    [listed] = (await service.list(ListRequest(app_name=APP, user_id=USER))).sessions
+    for handle in (session, loaded, listed):
+        assert (handle.event_count, handle.events_in_window) == (6, 4)
