@@ -114,17 +114,30 @@ class _Database:
         self._database.drop_collection(name)
 
 
-class MockAsyncMongoClient:
-    """An in-process stand-in for ``pymongo.AsyncMongoClient`` (backed by mongomock)."""
+_STORES: dict[str, Any] = {}
 
-    def __init__(self) -> None:
+
+class MockAsyncMongoClient:
+    """An in-process stand-in for ``pymongo.AsyncMongoClient`` (backed by mongomock).
+
+    Args:
+        store: clients given the same name share their data, for the life of the
+            process (``MongoSessionService.from_uri("mongomock://NAME")`` passes the URI).
+    """
+
+    def __init__(self, *, store: str | None = None) -> None:
         try:
             import mongomock
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError(
-                "MockAsyncMongoClient needs mongomock: pip install 'hector-mongo-session[test]'"
+                "MockAsyncMongoClient needs mongomock: pip install 'hector-mongo-session[cli]'"
             ) from exc
-        self._client: Any = mongomock.MongoClient(tz_aware=False)
+        if store is not None and store in _STORES:
+            self._client: Any = _STORES[store]
+            return
+        self._client = mongomock.MongoClient(tz_aware=False)
+        if store is not None:
+            _STORES[store] = self._client
 
     def __getitem__(self, name: str) -> _Database:
         return _Database(self._client[name])

@@ -6,11 +6,20 @@ from typing import Any
 
 import pytest
 from pymongo import AsyncMongoClient, MongoClient
-from pymongo.errors import AutoReconnect, NetworkTimeout, OperationFailure
+from pymongo.errors import (
+    AutoReconnect,
+    NetworkTimeout,
+    OperationFailure,
+    ServerSelectionTimeoutError,
+)
 
 from hector_mongo_session import (
+    CreateRequest,
+    DeleteRequest,
     DocumentTooLargeError,
+    GetRequest,
     InvalidArgumentError,
+    ListRequest,
     MongoSessionService,
     OutcomeUnknownError,
     SessionError,
@@ -263,3 +272,59 @@ async def test_from_uri_stores_and_reads_with_majority_writes_on_the_server() ->
     finally:
         await service._owned_client.drop_database(name)
         await service.close()
+
+
+_UNREACHABLE = ServerSelectionTimeoutError(
+    "127.0.0.1:9: [Errno 111] Connection refused (configured timeouts: socketTimeoutMS: "
+    "20000.0ms, connectTimeoutMS: 100.0ms), Timeout: 0.1s, Topology Description: "
+    "<TopologyDescription id: 1, topology_type: Unknown, servers: [...]>"
+)
+
+
+@pytest.mark.parametrize(
+    ("operation", "collection", "method"),
+    [("create", "sessions", "insert_one"), ("delete", "sessions", "find_one_and_delete")],
+)
+async def test_an_unreachable_server_is_a_plain_storage_error_even_on_writes(
+    operation: str, collection: str, method: str
+) -> None:
+    from hector_mongo_session.testing import MockAsyncMongoClient
+
+    recording = RecordingDatabase(MockAsyncMongoClient()["db"])
+    service = MongoSessionService(recording, create_indexes=False)
+    recording.fault = _fail_on(collection, method, _UNREACHABLE)
+    call = (
+        service.create(CreateRequest(app_name="a", user_id="u"))
+        if operation == "create"
+        else service.delete(DeleteRequest(app_name="a", user_id="u", session_id="s"))
+    )
+    with pytest.raises(StorageError) as caught:
+        await call
+    assert not isinstance(caught.value, OutcomeUnknownError), "nothing was sent"
+    assert caught.value.outcome_known is True
+    assert str(caught.value) == (
+        f"{operation}: cannot reach 127.0.0.1:9 ([Errno 111] Connection refused) within 0.1s; "
+        "nothing was sent"
+    )
+
+
+@pytest.mark.parametrize(
+    "uri", ["mongodb://", "http://example.com", "mongodb://user:pass@", "mongodb://h:99999"]
+)
+def test_a_malformed_uri_is_an_invalid_argument(uri: str) -> None:
+    with pytest.raises(InvalidArgumentError, match="MongoDB URI") as caught:
+        MongoSessionService.from_uri(uri)
+    assert "pass@" not in str(caught.value), "the URI's password was echoed"
+
+
+async def test_from_uri_accepts_mongomock_for_the_life_of_the_process() -> None:
+    first = MongoSessionService.from_uri("mongomock://from-uri-test")
+    await first.create(CreateRequest(app_name="a", user_id="u", session_id="s"))
+    await first.close()
+    second = MongoSessionService.from_uri("mongomock://from-uri-test")
+    got = await second.get(GetRequest(app_name="a", user_id="u", session_id="s"))
+    assert got.session.id == "s"
+    await second.close()
+    other = MongoSessionService.from_uri("mongomock://another")
+    assert (await other.list(ListRequest(app_name="a"))).sessions == []
+    await other.close()

@@ -6,6 +6,7 @@ Nothing above this module sees a driver type or a driver error.
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -19,6 +20,7 @@ from pymongo.errors import (
     ExecutionTimeout,
     OperationFailure,
     PyMongoError,
+    ServerSelectionTimeoutError,
     WriteConcernError,
     WTimeoutError,
 )
@@ -76,6 +78,11 @@ def translate(exc: Exception, operation: str, *, writes: bool) -> Exception:
             f"{operation}: a value cannot be stored as BSON; nothing was written "
             f"({type(exc).__name__}: {exc})"
         )
+    if isinstance(exc, ServerSelectionTimeoutError):
+        # No server was selected, so nothing was sent: not an unknown outcome, even on writes.
+        return StorageError(
+            f"{operation}: cannot reach {_unreachable(exc)}; nothing was sent", operation=operation
+        )
     # InvalidBSON: a reply that could not be decoded, to a request the server has run.
     unknown = (ConnectionFailure, ExecutionTimeout, WTimeoutError, WriteConcernError, InvalidBSON)
     if writes and isinstance(exc, unknown):
@@ -99,6 +106,16 @@ def too_large_error(operation: str, cause: object) -> DocumentTooLargeError:
         size=-1,
         limit=MAX_DOCUMENT_BYTES,
     )
+
+
+def _unreachable(exc: ServerSelectionTimeoutError) -> str:
+    """``host:port (why)`` per server from the driver's message, without its topology dump."""
+    text, _, timeout = str(exc).partition(", Timeout: ")
+    servers = re.findall(r"([^\s,]+:\d+): (.*?) \(configured timeouts[^)]*\)", text)
+    waited = f" within {timeout.split(',')[0]}" if timeout else ""
+    if servers:
+        return ", ".join(f"{host} ({why})" for host, why in servers) + waited
+    return f"the database ({text})" + waited
 
 
 async def aggregate(

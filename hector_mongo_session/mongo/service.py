@@ -145,20 +145,37 @@ class MongoSessionService(SessionService):
         concern options (``journal``, ``wTimeoutMS``) are kept.
 
         Args:
-            uri: a MongoDB connection string.
+            uri: a MongoDB connection string, or ``mongomock://NAME`` for an in-process
+                stand-in (needs ``mongomock``) whose data lasts as long as the process.
             database: the database name; defaults to the one in the URI, else
                 ``"hector_sessions"``.
             client_options: extra keyword arguments for ``AsyncMongoClient``.
+
+        Raises:
+            InvalidArgumentError: a malformed connection string.
         """
         from pymongo import AsyncMongoClient, WriteConcern
+        from pymongo.errors import ConfigurationError
 
-        client: Any = AsyncMongoClient(uri, driver=DRIVER_INFO, **dict(client_options or {}))
+        client: Any
+        mock = uri.startswith("mongomock://")
+        if mock:
+            from ..testing import MockAsyncMongoClient
+
+            client = MockAsyncMongoClient(store=uri)
+            database = database or "hector_sessions"
+        else:
+            try:
+                client = AsyncMongoClient(uri, driver=DRIVER_INFO, **dict(client_options or {}))
+            except (ConfigurationError, ValueError) as exc:
+                # The driver's messages name the problem, never the password.
+                raise InvalidArgumentError(f"malformed MongoDB URI: {exc}") from None
         if database is None:
             target = client.get_default_database(default="hector_sessions")
         else:
             target = client[database]
-        concern = client.write_concern.document
-        if "w" not in concern:
+        concern = {} if mock else client.write_concern.document
+        if "w" not in concern and not mock:  # the stand-in has no write concerns
             target = target.with_options(write_concern=WriteConcern(**{**concern, "w": "majority"}))
         service = cls(
             target,
