@@ -81,8 +81,9 @@ def test_ls_show_and_rm(workdir: Path, capsys: pytest.CaptureFixture[str]) -> No
     capsys.readouterr()
     assert _run("hector-mongo-session ls") == 0
     listing = capsys.readouterr().out.splitlines()
-    assert listing[0].split() == ["APP", "USER", "SESSION", "EVENTS", "LAST", "UPDATE"]
+    assert listing[0].split() == ["APP", "USER", "SESSION", "EVENTS", "UPDATED", "(UTC)"]
     assert len(listing) == 3
+    assert re.search(r"\b20\d\d-\d\d-\d\d \d\d:\d\d:\d\d$", listing[1]), "ls shows dates"
     assert _run("hector-mongo-session show chat-weather-1 --app a --user b --json") == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["metadata"]["system"] == "You are terse."
@@ -90,8 +91,10 @@ def test_ls_show_and_rm(workdir: Path, capsys: pytest.CaptureFixture[str]) -> No
     text = capsys.readouterr().out
     assert "system: You are terse." in text
     assert "<- get_weather: {'temp_c': 4}" in text
-    assert _run("hector-mongo-session rm nope --app a --user b") == 0
-    assert "no session 'nope'" in capsys.readouterr().out
+    assert re.search(r"last update 20\d\d-\d\d-\d\d ", text), "show shows the session's date"
+    assert re.search(r"\[20\d\d-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] user: ", text), text
+    assert _run("hector-mongo-session rm nope --app a --user b") == 1
+    assert "no session 'nope'" in capsys.readouterr().err
     assert _run("hector-mongo-session show nope --app a --user b") == 1
 
 

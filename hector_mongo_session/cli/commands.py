@@ -1,8 +1,12 @@
 """``hector-mongo-session``: create indexes, import and export transcripts, inspect sessions.
 
 Installed with the ``cli`` extra (``pip install 'hector-mongo-session[cli]'``). Connection:
-``--uri`` or ``MONGODB_URI``, and ``--database`` (default ``hector_sessions``). The URI
-``mongomock://`` runs on an in-process stand-in whose data lasts as long as the process.
+``--uri`` or ``MONGODB_URI``, and ``--database`` (default ``hector_sessions``); these
+options go before or after the command. The URI ``mongomock://NAME`` runs on an
+in-process stand-in whose data lasts as long as the process (one command).
+
+Exit status: 0 done; 1 bad data (a record or a file that could not be imported) or a
+database failure; 2 bad usage (options, a missing file, an unwritable output).
 """
 
 from __future__ import annotations
@@ -12,126 +16,249 @@ import asyncio
 import json
 import os
 import sys
+import zoneinfo
 from collections.abc import Sequence
-from contextlib import nullcontext
-from pathlib import Path
 from typing import Any, TextIO
 
 from tqdm import tqdm
 
 from .._version import __version__
-from ..errors import SessionError, SessionNotFoundError
+from ..errors import InvalidArgumentError, SessionError, SessionNotFoundError
 from ..mongo import DEFAULT_MAX_EVENTS, MongoSessionService
 from ..requests import DeleteRequest, GetRequest, ListRequest
-from ..transcripts import FORMATS, export_sessions, import_sessions, read
+from ..transcripts import FORMATS, export_sessions
+from ._import import import_files
+from ._output import atomic_output, table
 from .conversation import describe
 
-_MOCK_CLIENTS: dict[str, Any] = {}
+DEFAULT_DATABASE = "hector_sessions"
+DEFAULT_TIMEOUT = 5.0
+MAX_LIMIT = 1000
 
 
 class UsageError(Exception):
     """A command line that cannot run (exit status 2)."""
 
 
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows defaults and keeps the epilog's layout."""
+
+
+def _positive(kind: type[int] | type[float], most: float | None = None) -> Any:
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value <= 0 or (most is not None and value > most):
+            bound = f"between 1 and {most:g}" if most is not None else "above 0"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
+        return value
+
+    return parse
+
+
+def _connection(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """The options every command takes, before or after its name."""
+
+    def default(value: Any) -> Any:
+        return value if defaults else argparse.SUPPRESS
+
+    parser.add_argument(
+        "--uri",
+        default=default(None),
+        help="MongoDB connection string (default: $MONGODB_URI); mongomock://NAME is an "
+        "in-process stand-in whose data lasts one command",
+    )
+    parser.add_argument(
+        "--database",
+        default=default(None),
+        help=f"database (default: the URI's, else {DEFAULT_DATABASE})",
+    )
+    parser.add_argument(
+        "--max-events",
+        type=_positive(int),
+        default=default(DEFAULT_MAX_EVENTS),
+        metavar="N",
+        help=f"events kept per session (default: {DEFAULT_MAX_EVENTS})",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_positive(float),
+        default=default(DEFAULT_TIMEOUT),
+        metavar="SECONDS",
+        help=f"how long to wait for the server (default: {DEFAULT_TIMEOUT:g})",
+    )
+
+
+def _formats_epilog() -> str:
+    width = max(len(name) for name in FORMATS)
+    lines = [f"  {name.ljust(width)}  {description}" for name, (_, description) in FORMATS.items()]
+    return (
+        "formats (--format auto tells them from the start of the file):\n"
+        + "\n".join(lines)
+        + "\n\nJSON files may be gzip-compressed (.gz); FILE '-' reads standard input "
+        "(JSON formats).\nExit status: 0 done, 1 a record or file failed, 2 bad usage."
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    _connection(common, defaults=False)
     parser = argparse.ArgumentParser(
         prog="hector-mongo-session",
         description="Agent sessions in MongoDB: indexes, transcript import/export, inspection.",
+        epilog="Run 'hector-mongo-session COMMAND --help' for a command's options.",
+        formatter_class=_Formatter,
     )
     parser.add_argument("--version", action="version", version=__version__)
-    parser.add_argument("--uri", help="MongoDB connection string (default: $MONGODB_URI)")
-    parser.add_argument("--database", default=None, help="database (default: hector_sessions)")
-    parser.add_argument(
-        "--max-events", type=int, default=DEFAULT_MAX_EVENTS, help="events kept per session"
+    _connection(parser, defaults=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name,
+            help=help,
+            description=help,
+            parents=[common],
+            formatter_class=_Formatter,
+            **kwargs,
+        )
+
+    command("init", "create the indexes (idempotent) and list what exists")
+
+    imp = command("import", "import transcript files", epilog=_formats_epilog())
+    imp.add_argument("files", nargs="+", metavar="FILE", help="files to import ('-': stdin)")
+    imp.add_argument(
+        "--format", default="auto", choices=["auto", *FORMATS], help="the files' format"
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    commands.add_parser("init", help="create the indexes (idempotent) and list what exists")
-
-    imp = commands.add_parser("import", help="import transcript files")
-    imp.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    imp.add_argument("--format", default="auto", choices=["auto", *FORMATS])
     imp.add_argument("--app", help="app name of every session (default: the source's)")
     imp.add_argument("--user", help="user id of every session (default: the source's)")
-    imp.add_argument("--timezone", help="zone of naive times in the source (default UTC)")
+    imp.add_argument("--timezone", help="zone of naive times in the source (default: UTC)")
     imp.add_argument("--dry-run", action="store_true", help="validate, write nothing")
-    imp.add_argument("--batch-size", type=int, default=200)
+    imp.add_argument(
+        "--batch-size", type=_positive(int), default=200, help="sessions per database batch"
+    )
 
-    exp = commands.add_parser("export", help="export sessions as JSONL (import reads it back)")
-    _filters(exp)
-    exp.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+    exp = command("export", "export sessions as JSONL (import reads it back)")
+    exp.add_argument("--app", help="only this app (default: every app)")
+    exp.add_argument("--user", help="only this user (default: every user)")
+    exp.add_argument("--session", help="only this session id")
+    exp.add_argument("-o", "--output", help="file to write, whole or not at all (default: stdout)")
 
-    ls = commands.add_parser("ls", help="list sessions, newest first")
+    ls = command("ls", "list sessions, newest update first")
     ls.add_argument("--app", help="only this app (default: every app)")
-    ls.add_argument("--user", help="only this user")
-    ls.add_argument("--limit", type=int, default=50)
+    ls.add_argument("--user", help="only this user (default: every user)")
+    ls.add_argument(
+        "--limit",
+        type=_positive(int, MAX_LIMIT),
+        default=50,
+        help=f"sessions to show (1 to {MAX_LIMIT})",
+    )
+    ls.add_argument("--page", metavar="TOKEN", help="the next page, from a previous 'ls --app'")
 
-    show = commands.add_parser("show", help="show one session")
-    show.add_argument("session")
-    show.add_argument("--app", required=True)
-    show.add_argument("--user", required=True)
-    show.add_argument("--json", action="store_true", help="the session as our JSONL line")
+    for name, help in (("show", "show one session"), ("rm", "delete a session")):
+        sub = command(name, help)
+        sub.add_argument("session", help="the session id")
+        sub.add_argument("--app", required=True, help="its app")
+        sub.add_argument("--user", required=True, help="its user")
+        if name == "show":
+            sub.add_argument("--json", action="store_true", help="the session as our JSONL line")
 
-    rm = commands.add_parser("rm", help="delete a session")
-    rm.add_argument("session")
-    rm.add_argument("--app", required=True)
-    rm.add_argument("--user", required=True)
+    stats = command("stats", "sessions, events and bytes per app and user")
+    stats.add_argument("--app", help="only this app (default: every app)")
 
-    stats = commands.add_parser("stats", help="sessions, events and bytes per app and user")
-    stats.add_argument("--app", help="only this app")
-
-    commands.add_parser("demo", help="run the scripted demo conversation")
+    command("demo", "run the scripted demo conversation")
     return parser
-
-
-def _filters(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--app", help="only this app")
-    parser.add_argument("--user", help="only this user")
-    parser.add_argument("--session", help="only this session id")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit:  # --help, --version, or a usage error argparse printed
+        return exit.code if isinstance(exit.code, int) else 2
     try:
         return asyncio.run(_run(args))
     except UsageError as error:
-        print(f"hector-mongo-session: {error}", file=sys.stderr)
-        return 2
+        return _fail(str(error), 2)
+    except BrokenPipeError:
+        _silence_stdout()
+        return _fail("the output was closed before everything was written", 1)
+    except InvalidArgumentError as error:
+        return _fail(str(error), 2)
     except SessionError as error:
-        print(f"hector-mongo-session: {error}", file=sys.stderr)
-        return 1
+        return _fail(str(error), 1)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"hector-mongo-session: {message}", file=sys.stderr)
+    return status
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's last flush does not fail too."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout is not a file (tests)
+        pass
 
 
 async def _run(args: argparse.Namespace) -> int:
+    uri = args.uri or os.environ.get("MONGODB_URI")
     if args.command == "demo":
         from .demo import run
 
-        await run(args.uri or os.environ.get("MONGODB_URI"))
+        await run(uri, timeout=args.timeout)
         return 0
-    if args.command == "import" and args.dry_run:
-        return await _import(args, None)
-    service = _service(args)
+    if args.command == "import":
+        _check_zone(args.timezone)
+        if args.dry_run:
+            return await import_files(args, None)
+    if args.command == "export" and args.output:
+        with atomic_output(args.output) as out:
+            return await _with_service(args, uri, out)
+    return await _with_service(args, uri, sys.stdout)
+
+
+def _check_zone(zone: str | None) -> None:
     try:
-        return await _dispatch(args, service)
+        if zone:
+            zoneinfo.ZoneInfo(zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise UsageError(f"unknown time zone {zone!r} (a name such as Europe/Oslo)") from None
+
+
+async def _with_service(args: argparse.Namespace, uri: str | None, out: TextIO) -> int:
+    service = _service(args, uri)
+    try:
+        return await _dispatch(args, service, out)
     finally:
         await service.close()
 
 
-def _service(args: argparse.Namespace) -> MongoSessionService:
-    uri = args.uri or os.environ.get("MONGODB_URI")
+def _service(args: argparse.Namespace, uri: str | None) -> MongoSessionService:
     if not uri:
         raise UsageError("no database: pass --uri or set MONGODB_URI")
-    database = args.database or "hector_sessions"
-    if uri.startswith("mongomock://"):
-        from ..testing import MockAsyncMongoClient
+    milliseconds = int(args.timeout * 1000)
+    try:
+        return MongoSessionService.from_uri(
+            uri,
+            database=args.database,
+            max_events=args.max_events,
+            client_options={
+                "serverSelectionTimeoutMS": milliseconds,
+                "connectTimeoutMS": milliseconds,
+            },
+        )
+    except InvalidArgumentError as error:
+        raise UsageError(f"--uri: {error}") from None
 
-        client = _MOCK_CLIENTS.setdefault(uri, MockAsyncMongoClient())
-        return MongoSessionService(client[database], max_events=args.max_events)
-    return MongoSessionService.from_uri(uri, database=database, max_events=args.max_events)
 
-
-async def _dispatch(args: argparse.Namespace, service: MongoSessionService) -> int:
+async def _dispatch(args: argparse.Namespace, service: MongoSessionService, out: TextIO) -> int:
     if args.command == "init":
         names = await service.ensure_indexes()
         print(f"ensured {len(names)} indexes")
@@ -139,9 +266,10 @@ async def _dispatch(args: argparse.Namespace, service: MongoSessionService) -> i
             print(f"  {collection}: {', '.join(indexes)}")
         return 0
     if args.command == "import":
-        return await _import(args, service)
+        await service.index_names()  # fails fast, before any file is read, when unreachable
+        return await import_files(args, service)
     if args.command == "export":
-        return await _export(args, service)
+        return await _export(args, service, out)
     if args.command == "ls":
         return await _ls(args, service)
     if args.command == "show":
@@ -151,62 +279,56 @@ async def _dispatch(args: argparse.Namespace, service: MongoSessionService) -> i
     return await _stats(args, service)
 
 
-async def _import(args: argparse.Namespace, service: MongoSessionService | None) -> int:
-    failures = 0
-    for path in args.files:
-        reader = read(
-            path, args.format, app_name=args.app, user_id=args.user, timezone=args.timezone
-        )
-        with tqdm(unit=" sessions", desc=path.name, disable=None, file=sys.stderr) as bar:
-
-            def progress(sessions: int, events: int, bar: Any = bar) -> None:
-                bar.update(sessions - bar.n)
-                bar.set_postfix(events=events)
-
-            report = await import_sessions(
-                service,
-                reader,
-                batch_size=args.batch_size,
-                dry_run=args.dry_run,
-                max_events=args.max_events,
-                progress=progress,
-            )
-        print(f"{path} ({reader.format}): {report.summary()}")
-        for failure in report.failed:
-            print(f"  failed: {failure}", file=sys.stderr)
-        failures += len(report.failed)
-    return 1 if failures else 0
-
-
-async def _export(args: argparse.Namespace, service: MongoSessionService) -> int:
-    target: Any = (
-        args.output.open("w", encoding="utf-8") if args.output else nullcontext(sys.stdout)
-    )
+async def _export(args: argparse.Namespace, service: MongoSessionService, out: TextIO) -> int:
     count = 0
-    with target as out, tqdm(unit=" sessions", disable=None, file=sys.stderr) as bar:
+    with tqdm(unit=" sessions", disable=None, file=sys.stderr) as bar:
         async for line in export_sessions(
             service, app_name=args.app, user_id=args.user, session_id=args.session
         ):
             out.write(line)
             count += 1
             bar.update(1)
+    out.flush()
     if args.output:
         print(f"exported {count} sessions to {args.output}")
     return 0
 
 
+def _when(value: Any) -> str:
+    return f"{value:%Y-%m-%d %H:%M:%S}"
+
+
 async def _ls(args: argparse.Namespace, service: MongoSessionService) -> int:
+    if args.page and not args.app:
+        raise UsageError("--page needs --app (a page token belongs to one app)")
     apps = [args.app] if args.app else await service.app_names()
-    rows = []
+    sessions = []
+    token = None
     for app in apps:
         page = await service.list(
-            ListRequest(app_name=app, user_id=args.user, page_size=max(1, min(args.limit, 1000)))
+            ListRequest(app_name=app, user_id=args.user, page_size=args.limit, page_token=args.page)
         )
-        rows += [
-            (s.app_name, s.user_id, s.id, str(s.event_count), s.last_update_time.isoformat())
-            for s in page.sessions
-        ]
-    _table(sys.stdout, ["APP", "USER", "SESSION", "EVENTS", "LAST UPDATE"], rows[: args.limit])
+        sessions += page.sessions
+        token = page.next_page_token
+    sessions.sort(key=lambda s: s.last_update_time, reverse=True)
+    shown = sessions[: args.limit]
+    rows = [
+        (s.app_name, s.user_id, s.id, str(s.event_count), _when(s.last_update_time)) for s in shown
+    ]
+    table(sys.stdout, ["APP", "USER", "SESSION", "EVENTS", "UPDATED (UTC)"], rows)
+    if args.app and token:
+        user = f" --user {args.user}" if args.user else ""
+        print(
+            f"more: hector-mongo-session ls --app {args.app}{user} --limit {args.limit} "
+            f"--page {token}",
+            file=sys.stderr,
+        )
+    elif len(sessions) > len(shown) or (len(apps) > 1 and token):
+        print(
+            f"more: showing {len(shown)}; pass --app (then --page) or a larger --limit "
+            f"(at most {MAX_LIMIT})",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -223,13 +345,13 @@ async def _show(args: argparse.Namespace, service: MongoSessionService) -> int:
     print(f"session {session.id!r}  app {session.app_name!r}  user {session.user_id!r}")
     print(
         f"  revision {session.revision}, {session.event_count} events ever, last update "
-        f"{session.last_update_time.isoformat()}"
+        f"{_when(session.last_update_time)} UTC"
     )
     if session.metadata.get("system"):
         print(f"  system: {session.metadata['system']}")
     print(f"  state: {json.dumps(session.state.to_dict(), default=str, ensure_ascii=False)}")
     for event in session.events:
-        print(describe(event))
+        print(describe(event, dated=True))
     return 0
 
 
@@ -238,8 +360,7 @@ async def _rm(args: argparse.Namespace, service: MongoSessionService) -> int:
     try:
         await service.get(GetRequest(**ids, num_recent_events=1))
     except SessionNotFoundError:
-        print(f"no session {args.session!r} (app {args.app!r}, user {args.user!r})")
-        return 0
+        return _fail(f"no session {args.session!r} (app {args.app!r}, user {args.user!r})", 1)
     await service.delete(DeleteRequest(**ids))
     print(f"deleted session {args.session!r}")
     return 0
@@ -248,20 +369,9 @@ async def _rm(args: argparse.Namespace, service: MongoSessionService) -> int:
 async def _stats(args: argparse.Namespace, service: MongoSessionService) -> int:
     rows = await service.stats(app_name=args.app)
     counts = ("sessions", "events", "stored_events", "event_bytes")
-    table: list[list[str]] = [
+    cells: list[list[str]] = [
         [str(r["app_name"]), str(r["user_id"]), *(str(r[key]) for key in counts)] for r in rows
     ]
-    table.append(["TOTAL", "", *(str(sum(r[key] for r in rows)) for key in counts)])
-    _table(sys.stdout, ["APP", "USER", "SESSIONS", "EVENTS", "STORED", "BYTES"], table)
+    cells.append(["TOTAL", "", *(str(sum(r[key] for r in rows)) for key in counts)])
+    table(sys.stdout, ["APP", "USER", "SESSIONS", "EVENTS", "STORED", "BYTES"], cells)
     return 0
-
-
-def _table(out: TextIO, header: list[str], rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        print(
-            "  ".join(
-                str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)
-            ).rstrip(),
-            file=out,
-        )

@@ -102,8 +102,8 @@ async def run_conversation(service: SessionService) -> Session:
     return reloaded.session
 
 
-def describe(event: Event) -> str:
-    """One line per event, as a transcript."""
+def describe(event: Event, *, dated: bool = False) -> str:
+    """One line per event, as a transcript (``dated``: with the date, in UTC)."""
     pieces: list[str] = []
     for part in event.content.parts if event.content else []:
         if part.text is not None:
@@ -114,9 +114,12 @@ def describe(event: Event) -> str:
             pieces.append(f"<- {part.function_response.name}: {part.function_response.response}")
     delta = event.actions.state_delta
     suffix = f"   state_delta={delta}" if delta else ""
-    return (
-        f"  [{event.timestamp:%H:%M:%S.%f}"[:-3] + f"] {event.author}: {' '.join(pieces)}{suffix}"
+    when = (
+        f"{event.timestamp:%Y-%m-%d %H:%M:%S.%f}"[:-3]
+        if dated
+        else (f"{event.timestamp:%H:%M:%S.%f}"[:-3])
     )
+    return f"  [{when}] {event.author}: {' '.join(pieces)}{suffix}"
 
 
 async def main(

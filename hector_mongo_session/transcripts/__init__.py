@@ -18,12 +18,14 @@ from is in its ``custom_metadata["import"]``.
 
 from __future__ import annotations
 
+import hashlib
 import time
 import zoneinfo
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timezone, tzinfo
 from pathlib import Path
+from typing import BinaryIO
 
 from .._window import DEFAULT_MAX_EVENTS, WindowBounds
 from .._window import DEFAULT_MAX_WINDOW_BYTES as MAX_WINDOW
@@ -31,7 +33,8 @@ from ..errors import InvalidArgumentError, SessionError
 from ..service import SessionService
 from ..snapshot import SessionSnapshot, encode_snapshot
 from ._base import ReadOptions, RecordError, TranscriptReader, TranscriptSession
-from ._formats import FORMATS, detect
+from ._formats import FORMATS, check, detect
+from ._source import Source, UnreadableFileError
 from .native import dumps
 
 __all__ = [
@@ -40,6 +43,7 @@ __all__ = [
     "RecordError",
     "TranscriptReader",
     "TranscriptSession",
+    "UnreadableFileError",
     "export_sessions",
     "import_sessions",
     "read",
@@ -56,34 +60,42 @@ def read(
     app_name: str | None = None,
     user_id: str | None = None,
     timezone: str | tzinfo | None = None,
+    stdin: BinaryIO | None = None,
 ) -> TranscriptReader:
     """Read the sessions of a transcript file.
 
     Args:
-        path: the file (JSON, JSONL or SQLite).
-        format: one of :data:`FORMATS`, or ``"auto"`` to tell from the content.
+        path: the file (JSON, JSON lines or SQLite; JSON may be gzip-compressed), or
+            ``"-"`` for standard input (JSON formats only).
+        format: one of :data:`FORMATS`, or ``"auto"`` to tell from the start of the file.
         app_name: app of every session (default: the source's, else ``"imported"``).
         user_id: user of every session (default: the source's, else ``"imported"``).
         timezone: zone of naive times in the source (a name like ``"Europe/Oslo"``);
             default UTC.
+        stdin: what ``"-"`` reads (default ``sys.stdin.buffer``).
 
     Returns:
         An iterable of :class:`TranscriptSession`; records that cannot be read are
         collected in its ``errors`` (file, record, reason) and the others go on.
 
     Raises:
-        InvalidArgumentError: unknown format or zone, missing file, undetectable format.
+        UnreadableFileError: the file cannot be read as a transcript at all (empty, not
+            UTF-8, not a database, the wrong tables for ``format``, undetectable format).
+        InvalidArgumentError: unknown format or zone, a missing file or a directory.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InvalidArgumentError(f"{path}: no such file")
-    if format == "auto":
-        format = detect(path)
-    if format not in FORMATS:
+    if format != "auto" and format not in FORMATS:
         raise InvalidArgumentError(f"unknown format {format!r}; known: {', '.join(FORMATS)}")
     options = ReadOptions(app_name=app_name, user_id=user_id, timezone=_zone(timezone))
+    source = Source.open(path, stdin=stdin)
+    try:
+        if format == "auto":
+            format = detect(source)
+        check(source, format)
+    except BaseException:
+        source.close()
+        raise
     reader, _ = FORMATS[format]
-    return TranscriptReader(path, format, reader(path, options))
+    return TranscriptReader(source, format, reader(source, options))
 
 
 def _zone(value: str | tzinfo | None) -> tzinfo:
@@ -107,6 +119,8 @@ class ImportReport:
     events: int = 0
     """Events in the imported sessions."""
     failed: list[RecordError] = field(default_factory=list)
+    skipped: list[RecordError] = field(default_factory=list)
+    """Second copies of a session earlier in the same input (``duplicate of line 17``)."""
     seconds: float = 0.0
     dry_run: bool = False
 
@@ -124,9 +138,10 @@ class ImportReport:
 
     def summary(self) -> str:
         verb = "valid" if self.dry_run else "imported"
+        skipped = f", {len(self.skipped)} duplicates skipped" if self.skipped else ""
         return (
             f"{self.imported} sessions {verb} ({self.events} events), {self.present} already "
-            f"present, {len(self.failed)} failed in {self.seconds:.2f}s "
+            f"present, {len(self.failed)} failed{skipped} in {self.seconds:.2f}s "
             f"({self.sessions_per_second:.0f} sessions/s, {self.events_per_second:.0f} events/s)"
         )
 
@@ -141,6 +156,10 @@ async def import_sessions(
     progress: Progress | None = None,
 ) -> ImportReport:
     """Store sessions through ``service``, a batch at a time.
+
+    A session that comes again in the same input (same app, user and session id) is
+    not stored twice: an identical copy is reported in ``skipped`` ("duplicate of line
+    17"), a different one in ``failed``; the first copy wins, whatever ``batch_size``.
 
     Args:
         service: where to store (``None`` only with ``dry_run``).
@@ -181,7 +200,10 @@ async def import_sessions(
         if progress is not None:
             progress(report.imported + report.present, report.events)
 
+    seen: dict[int, tuple[str, int]] = {}
     for snapshot in sessions:
+        if _repeated(snapshot, seen, report):
+            continue
         batch.append(snapshot)
         if len(batch) >= batch_size:
             await store()
@@ -190,6 +212,47 @@ async def import_sessions(
     report.failed[:0] = getattr(sessions, "errors", [])
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _digest(*parts: str) -> int:
+    data = "\x00".join(parts).encode("utf-8", "surrogatepass")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
+
+
+def _where(snapshot: SessionSnapshot) -> tuple[str, str]:
+    if isinstance(snapshot, TranscriptSession):
+        return snapshot.source_file, snapshot.source_record
+    return "", f"session {snapshot.session_id}"
+
+
+def _repeated(
+    snapshot: SessionSnapshot, seen: dict[int, tuple[str, int]], report: ImportReport
+) -> bool:
+    """Whether ``snapshot`` is a session already met in this import (then reported).
+
+    Kept per session: two 64-bit digests and the first copy's label, whatever its size.
+    """
+    key = _digest(snapshot.app_name, snapshot.user_id, snapshot.session_id)
+    content = _digest(
+        snapshot.model_dump_json(exclude={"source_file", "source_record"}, round_trip=True)
+    )
+    file, record = _where(snapshot)
+    first = seen.get(key)
+    if first is None:
+        seen[key] = (record, content)
+        return False
+    if first[1] == content:
+        report.skipped.append(RecordError(file, record, f"duplicate of {first[0]}, skipped"))
+    else:
+        report.failed.append(
+            RecordError(
+                file,
+                record,
+                f"session {snapshot.session_id!r} again, with other content than {first[0]}; "
+                "skipped (the first copy is kept)",
+            )
+        )
+    return True
 
 
 def _failure(snapshot: SessionSnapshot, error: object) -> RecordError:

@@ -5,16 +5,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 import uuid
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
+from bson.errors import BSONError
+from pydantic import ValidationError
+
 from ..errors import SessionError
 from ..models import Content, Event, EventActions, FunctionCall, FunctionResponse, Part
 from ..snapshot import SessionSnapshot
+from ._source import Source, UnreadableFileError, json_error, load_json
 
 NAMESPACE = uuid.UUID("6f1c3b8e-2f4a-4d0e-9a51-8e2b7c4d9f10")
 """Namespace of the uuid5 ids given to sessions and events that have none in the source."""
@@ -40,6 +46,8 @@ class RecordError:
     reason: str
 
     def __str__(self) -> str:
+        if not self.record:
+            return f"{self.file}: {self.reason}"
         return f"{self.file}: {self.record}: {self.reason}"
 
 
@@ -66,70 +74,128 @@ class ReadOptions:
 
 
 Item = TranscriptSession | RecordError
-FormatReader = Callable[[Path, ReadOptions], Iterator[Item]]
+FormatReader = Callable[[Source, ReadOptions], Iterator[Item]]
+
+_BROKEN = (OSError, EOFError, zlib.error, sqlite3.Error, UnreadableFileError)
 
 
 class TranscriptReader(Iterable[TranscriptSession]):
-    """Iterates over the sessions of a file; records that fail are kept in :attr:`errors`."""
+    """Iterates over the sessions of a file; records that fail are kept in :attr:`errors`.
 
-    def __init__(self, path: Path, format: str, items: Iterator[Item]) -> None:
-        self.path = path
+    A file that breaks part-way (a truncated gzip stream, a damaged database page) ends
+    the iteration with one error for the file (``record`` empty) in :attr:`errors`.
+    """
+
+    def __init__(self, source: Source, format: str, items: Iterator[Item]) -> None:
+        self.source = source
+        self.path = source.path or Path("-")
         self.format = format
         self.errors: list[RecordError] = []
+        self.sessions = 0
+        """Sessions read so far."""
         self._items = items
 
     def __iter__(self) -> Iterator[TranscriptSession]:
-        for item in self._items:
-            if isinstance(item, RecordError):
-                self.errors.append(item)
-            else:
-                yield item
+        try:
+            for item in self._items:
+                if isinstance(item, RecordError):
+                    self.errors.append(item)
+                else:
+                    self.sessions += 1
+                    yield item
+        except _BROKEN as exc:
+            reason = exc.reason if isinstance(exc, UnreadableFileError) else None
+            self.errors.append(RecordError(self.source.name, "", reason or self.source.broken(exc)))
+
+    @property
+    def total(self) -> int | None:
+        """The file's size in bytes, when known (for a progress bar)."""
+        return self.source.size
+
+    def done(self) -> int:
+        """Bytes of the file read so far."""
+        return self.source.position()
+
+    def close(self) -> None:
+        """Close the file (done by a complete iteration too)."""
+        self.source.close()
+
+
+def reason(exc: BaseException) -> str:
+    """Why a record failed, in our words (no validation dump, no links)."""
+    if isinstance(exc.__cause__, ValidationError):  # our models wrap pydantic's errors
+        exc = exc.__cause__
+    if isinstance(exc, ValidationError):
+        problems = []
+        for error in exc.errors(include_url=False):
+            where = ".".join(str(step) for step in error["loc"])
+            problems.append(f"{where}: {error['msg']}" if where else error["msg"])
+        return f"invalid {exc.title}: " + "; ".join(problems)
+    if isinstance(exc, KeyError):
+        return f"missing field {exc}"
+    if isinstance(exc, (RecursionError, UnicodeDecodeError)):
+        return json_error(exc)
+    if isinstance(exc, BSONError):
+        return str(exc).split(" (Consider Using", 1)[0]
+    return str(exc) or type(exc).__name__
 
 
 def guarded(
-    path: Path, record: str, build: Callable[..., TranscriptSession | None], *args: Any
+    source: Source, record: str, build: Callable[..., TranscriptSession | None], *args: Any
 ) -> Iterator[Item]:
     """Run ``build(*args)`` for one record; turn a failure into a RecordError."""
     try:
         session = build(*args)
-    except (SessionError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
-        reason = str(exc) if not isinstance(exc, KeyError) else f"missing field {exc}"
-        yield RecordError(str(path), record, reason or type(exc).__name__)
+    except (
+        SessionError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        OverflowError,
+        RecursionError,
+        BSONError,
+    ) as exc:
+        yield RecordError(source.name, record, reason(exc))
         return
     if session is not None:
-        yield session.model_copy(update={"source_file": str(path), "source_record": record})
+        yield session.model_copy(update={"source_file": source.name, "source_record": record})
 
 
-class RawLine(str):
-    """A JSONL line, parsed only when its record is built (so a bad line fails alone)."""
+class RawLine(bytes):
+    """A JSON line, parsed only when its record is built (so a bad line fails alone)."""
 
 
-def json_records(path: Path) -> Iterator[tuple[str, Any]]:
-    """The records of a JSON or JSONL file, labelled for error reports.
+def json_records(source: Source) -> Iterator[tuple[str, Any]]:
+    """The records of a JSON or JSON-lines source, labelled for error reports.
 
     A whole-file array gives one record per element, except a list of chat messages
-    (elements with a ``role``), which is one record; an object is one record; a file that
-    is not one JSON document is read as JSONL, one :class:`RawLine` per non-empty line.
+    (elements with a ``role``), which is one record; an object is one record; JSON lines
+    give one :class:`RawLine` per non-empty line, read as they come.
     """
-    text = path.read_text(encoding="utf-8")
-    try:
-        loaded = json.loads(text)
-    except ValueError:
-        for number, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                yield f"line {number}", RawLine(line)
-        return
-    messages = isinstance(loaded, list) and loaded and isinstance(loaded[0], dict)
-    if isinstance(loaded, list) and not (messages and "role" in loaded[0]):
-        for number, record in enumerate(loaded, 1):
-            yield f"record {number}", record
-    else:
-        yield "record 1", loaded
+    if source.layout == "document":
+        try:
+            loaded = source.document()
+        except UnreadableFileError:
+            if source.single_line or not source.whole().lstrip().startswith((b"[", b"{")):
+                raise
+            source.as_lines()  # JSON lines whose first records are broken
+        else:
+            messages = isinstance(loaded, list) and loaded and isinstance(loaded[0], dict)
+            if isinstance(loaded, list) and not (messages and "role" in loaded[0]):
+                for number, record in enumerate(loaded, 1):
+                    yield f"record {number}", record
+            else:
+                yield "record 1", loaded
+            return
+    for number, line in source.lines():
+        yield f"line {number}", RawLine(line)
 
 
 def record_value(record: Any) -> Any:
     """The JSON value of a record from :func:`json_records`."""
-    return json.loads(record) if isinstance(record, RawLine) else record
+    return load_json(record) if isinstance(record, RawLine) else record
 
 
 def record_id(prefix: str, record: Any) -> str:
@@ -194,7 +260,15 @@ def tool_response(output: Any, *, is_error: bool = False) -> dict[str, Any]:
 
 
 def epoch(value: float | int) -> datetime:
-    return datetime.fromtimestamp(float(value), tz=timezone.utc)
+    """An epoch-seconds time as an aware datetime.
+
+    Raises:
+        ValueError: not a time a datetime can hold (infinite, NaN, past year 9999).
+    """
+    try:
+        return datetime.fromtimestamp(float(value), tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"timestamp {value!r} is not a time (seconds since 1970)") from None
 
 
 @dataclass
@@ -340,7 +414,6 @@ def function_call(call_id: str | None, name: str, args: Any) -> tuple[Part, bool
     return Part(function_call=FunctionCall(id=call_id, name=name, args=parsed)), raw
 
 
-def file_time(path: Path) -> datetime:
+def file_time(source: Source) -> datetime:
     """The file's modification time: the base of made-up times, stable across re-imports."""
-    seconds = path.stat().st_mtime
-    return datetime.fromtimestamp(int(seconds), tz=timezone.utc)
+    return source.modified()

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import sqlite3
-from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidArgumentError
 from . import adk, anthropic, hector, langchain, native, openai, sharegpt
 from ._base import FormatReader
+from ._source import Source, UnreadableFileError, require_tables, sqlite_tables
 
 FORMATS: dict[str, tuple[FormatReader, str]] = {
     "jsonl": (native.read, "our own JSONL export (lossless)"),
@@ -24,64 +21,98 @@ FORMATS: dict[str, tuple[FormatReader, str]] = {
     "hector-sqlite": (hector.read, "Hector v2 SQL sessions (SQLite)"),
 }
 
+SQLITE_FORMATS: dict[str, dict[str, set[str]]] = {
+    "adk-sqlite": {
+        "sessions": {"app_name", "user_id", "id", "state", "create_time", "update_time"},
+        "events": {"id", "app_name", "user_id", "session_id", "invocation_id", "timestamp"},
+        "app_states": {"app_name", "state"},
+        "user_states": {"app_name", "user_id", "state"},
+    },
+    "openai-agents-sqlite": {
+        "agent_sessions": {"session_id", "created_at", "updated_at"},
+        "agent_messages": {"id", "session_id", "message_data", "created_at"},
+    },
+    "hector-sqlite": {
+        "sessions": {"app_name", "user_id", "id", "state_json", "created_at", "updated_at"},
+        "session_events": {"id", "app_name", "user_id", "session_id", "sequence_num"},
+        "app_states": {"app_name", "state_json"},
+        "user_states": {"app_name", "user_id", "state_json"},
+    },
+}
+"""The tables and columns each SQLite format reads (checked before reading)."""
+
 _ANTHROPIC_BLOCKS = {"tool_use", "tool_result", "thinking", "redacted_thinking", "image"}
 _OPENAI_ROLES = {"system", "developer", "tool", "function"}
 
 
-def detect(path: Path) -> str:
-    """The format of ``path``, from its content.
+def detect(source: Source) -> str:
+    """The format of ``source``, from its start (a JSON document is read whole).
 
     Raises:
-        InvalidArgumentError: the content matches no known format.
+        UnreadableFileError: the content matches no known format.
     """
-    with path.open("rb") as file:
-        head = file.read(16)
-    if head.startswith(b"SQLite format 3\x00"):
-        return _sqlite_format(path)
-    if not path.read_text(encoding="utf-8").strip():
-        return "jsonl"  # an empty file: no sessions, whatever its format
-    first = _first_record(path)
-    format = _record_format(first)
+    if source.sqlite:
+        return _sqlite_format(source)
+    format = _record_format(source.first_value())
     if format is None:
-        raise InvalidArgumentError(
-            f"{path}: cannot tell its transcript format; pass one of: {', '.join(FORMATS)}"
+        raise UnreadableFileError(
+            source.name,
+            f"cannot tell its transcript format; pass --format, one of: {', '.join(FORMATS)}",
         )
     return format
 
 
-def _sqlite_format(path: Path) -> str:
-    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
-    finally:
-        connection.close()
+def check(source: Source, format: str) -> None:
+    """Refuse a source that cannot be read as ``format`` at all, before anything is read.
+
+    Raises:
+        UnreadableFileError: why.
+    """
+    needed = SQLITE_FORMATS.get(format)
+    if needed is None:
+        if source.sqlite:
+            raise UnreadableFileError(
+                source.name,
+                f"a SQLite database, not {format}; pass --format " + " or ".join(SQLITE_FORMATS),
+            )
+        return
+    if not source.sqlite:
+        raise UnreadableFileError(source.name, f"not a SQLite database, so not {format}")
+    tables = sqlite_tables(source)
+    require_tables(source, format, tables, needed)
+    if format == "adk-sqlite" and not {"event_data", "actions"} & tables["events"]:
+        raise UnreadableFileError(
+            source.name,
+            "adk-sqlite needs event_data (schema v1) or actions (schema v0) in table events",
+        )
+
+
+def _sqlite_format(source: Source) -> str:
+    tables = sqlite_tables(source)
     if "session_events" in tables:
         return "hector-sqlite"
     if "agent_messages" in tables:
         return "openai-agents-sqlite"
-    if {"sessions", "events"} <= tables:
+    if {"sessions", "events"} <= tables.keys():
         return "adk-sqlite"
-    raise InvalidArgumentError(f"{path}: a SQLite database with no known session tables")
+    found = ", ".join(sorted(tables)) or "none"
+    raise UnreadableFileError(
+        source.name,
+        f"a SQLite database with no known session tables (tables: {found}; "
+        "an adk-sqlite database has sessions and events)",
+    )
 
 
-def _first_record(path: Path) -> Any:
-    text = path.read_text(encoding="utf-8")
-    try:
-        loaded = json.loads(text)
-    except ValueError:
-        line = next((line for line in text.splitlines() if line.strip()), "")
-        try:
-            return json.loads(line)
-        except ValueError:
-            return None
-    if isinstance(loaded, list):
-        if loaded and isinstance(loaded[0], dict) and "role" in loaded[0]:
-            return {"messages": loaded, "_bare": True}
-        return loaded[0] if loaded else None
-    return loaded
+def _first_record(first: Any) -> Any:
+    if isinstance(first, list):
+        if first and isinstance(first[0], dict) and "role" in first[0]:
+            return {"messages": first, "_bare": True}
+        return first[0] if first else None
+    return first
 
 
-def _record_format(record: Any) -> str | None:
+def _record_format(first: Any) -> str | None:
+    record = _first_record(first)
     if not isinstance(record, dict):
         return None
     if native.is_native(record):

@@ -15,7 +15,6 @@ import re
 import sqlite3
 from collections.abc import Iterator, Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from ..models import (
@@ -37,6 +36,7 @@ from ._base import (
     json_records,
     record_value,
 )
+from ._source import Source, connect, load_json
 from ._unpickle import load_actions
 
 FORMAT_JSON = "adk-json"
@@ -233,10 +233,10 @@ def session_from_adk(
     )
 
 
-def read_json(path: Path, options: ReadOptions) -> Iterator[Item]:
+def read_json(source: Source, options: ReadOptions) -> Iterator[Item]:
     """An ADK Session JSON file: one session, an array of them, or JSONL."""
-    for label, record in json_records(path):
-        yield from guarded(path, label, _json_record, record, options)
+    for label, record in json_records(source):
+        yield from guarded(source, label, _json_record, record, options)
 
 
 def _json_record(record: Any, options: ReadOptions) -> TranscriptSession:
@@ -246,9 +246,9 @@ def _json_record(record: Any, options: ReadOptions) -> TranscriptSession:
     return session_from_adk(data, options, format=FORMAT_JSON)
 
 
-def read_sqlite(path: Path, options: ReadOptions) -> Iterator[Item]:
+def read_sqlite(source: Source, options: ReadOptions) -> Iterator[Item]:
     """An ADK ``DatabaseSessionService`` (v0/v1) or ``SqliteSessionService`` database."""
-    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    connection = connect(source)
     connection.row_factory = sqlite3.Row
     try:
         columns = {row[1] for row in connection.execute("PRAGMA table_info(events)")}
@@ -261,7 +261,7 @@ def read_sqlite(path: Path, options: ReadOptions) -> Iterator[Item]:
             key = (row["app_name"], row["user_id"], row["id"])
             label = f"session {key[2]} (app {key[0]}, user {key[1]})"
             yield from guarded(
-                path,
+                source,
                 label,
                 _db_session,
                 *(connection, row, key, columns, app_states, user_states, options),
@@ -270,12 +270,36 @@ def read_sqlite(path: Path, options: ReadOptions) -> Iterator[Item]:
         connection.close()
 
 
-def _states(connection: sqlite3.Connection, query: str, key_size: int) -> dict[Any, dict[str, Any]]:
-    states: dict[Any, dict[str, Any]] = {}
+def _states(connection: sqlite3.Connection, query: str, key_size: int) -> dict[Any, Any]:
+    """Shared states by key; a state that is not JSON is kept as its error, so that only
+    the sessions that need it fail."""
+    states: dict[Any, Any] = {}
+    table = query.rsplit(" ", 1)[-1]
     for row in connection.execute(query):
         key = row[0] if key_size == 1 else tuple(row[:key_size])
-        states[key] = json.loads(row[key_size] or "{}")
+        try:
+            states[key] = _json_object(row[key_size], f"{table} state of {key!r}")
+        except ValueError as exc:
+            states[key] = exc
     return states
+
+
+def _shared(states: dict[Any, Any], key: Any) -> dict[str, Any]:
+    state = states.get(key, {})
+    if isinstance(state, ValueError):
+        raise state
+    return dict(state)
+
+
+def _json_object(text: Any, what: str) -> dict[str, Any]:
+    """A JSON column holding an object (``{}`` when empty)."""
+    try:
+        value = load_json(text or "{}")
+    except ValueError as exc:
+        raise ValueError(f"{what} is {exc}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} is not a JSON object")
+    return value
 
 
 def _db_session(
@@ -283,14 +307,14 @@ def _db_session(
     row: sqlite3.Row,
     key: tuple[str, str, str],
     columns: set[str],
-    app_states: dict[Any, dict[str, Any]],
-    user_states: dict[Any, dict[str, Any]],
+    app_states: dict[Any, Any],
+    user_states: dict[Any, Any],
     options: ReadOptions,
 ) -> TranscriptSession:
     app, user, session_id = key
-    state = dict(json.loads(row["state"] or "{}"))
-    state.update((f"app:{k}", v) for k, v in app_states.get(app, {}).items())
-    state.update((f"user:{k}", v) for k, v in user_states.get((app, user), {}).items())
+    state = _json_object(row["state"], "the session's state")
+    state.update((f"app:{k}", v) for k, v in _shared(app_states, app).items())
+    state.update((f"user:{k}", v) for k, v in _shared(user_states, (app, user)).items())
     events_rows = connection.execute(
         "SELECT * FROM events WHERE app_name = ? AND user_id = ? AND session_id = ? "
         "ORDER BY timestamp, rowid",
@@ -299,7 +323,9 @@ def _db_session(
     version = "v1" if "event_data" in columns else "v0"
     events = [
         event_from_adk(
-            json.loads(event["event_data"]) if version == "v1" else _v0_event(event, options),
+            _json_object(event["event_data"], f"event {event['id']!r}")
+            if version == "v1"
+            else _v0_event(event, options),
             format=FORMAT_SQLITE,
         )
         for event in events_rows

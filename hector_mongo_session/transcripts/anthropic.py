@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from ..models import Blob, FileData, FunctionCall, Part
@@ -23,14 +22,15 @@ from ._base import (
     record_value,
     session_metadata,
 )
+from ._source import Source
 
 FORMAT = "anthropic"
 
 
-def read(path: Path, options: ReadOptions) -> Iterator[Item]:
-    base = file_time(path)
-    for label, record in json_records(path):
-        yield from guarded(path, label, session, record, options, base)
+def read(source: Source, options: ReadOptions) -> Iterator[Item]:
+    base = file_time(source)
+    for label, record in json_records(source):
+        yield from guarded(source, label, session, record, options, base)
 
 
 def session(record: Any, options: ReadOptions, base: datetime) -> TranscriptSession:

@@ -4,12 +4,10 @@
 from __future__ import annotations
 
 import base64
-import json
 import re
 import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from ..models import (
@@ -23,37 +21,44 @@ from ..models import (
     Part,
 )
 from ._base import Item, ReadOptions, TranscriptSession, guarded, tool_response
+from ._source import Source, connect, load_json
 
 FORMAT = "hector-sqlite"
 
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
-def read(path: Path, options: ReadOptions) -> Iterator[Item]:
-    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+def read(source: Source, options: ReadOptions) -> Iterator[Item]:
+    connection = connect(source)
     connection.row_factory = sqlite3.Row
     try:
+        # Kept as text: a state that is not JSON fails only the sessions that read it.
         app_states = {
-            row["app_name"]: _json(row["state_json"], {})
+            row["app_name"]: row["state_json"]
             for row in connection.execute("SELECT app_name, state_json FROM app_states")
         }
         user_states = {
-            (row["app_name"], row["user_id"]): _json(row["state_json"], {})
+            (row["app_name"], row["user_id"]): row["state_json"]
             for row in connection.execute("SELECT app_name, user_id, state_json FROM user_states")
         }
         for row in connection.execute("SELECT * FROM sessions ORDER BY app_name, user_id, id"):
             key = (row["app_name"], row["user_id"], row["id"])
             label = f"session {key[2]} (app {key[0]}, user {key[1]})"
             yield from guarded(
-                path, label, _session, connection, row, key, app_states, user_states, options
+                source, label, _session, connection, row, key, app_states, user_states, options
             )
     finally:
         connection.close()
 
 
-def _json(text: Any, default: Any) -> Any:
+def _json(text: Any, default: Any, what: str = "a JSON column") -> Any:
     # Hector writes "" rather than NULL for absent JSON columns.
-    return json.loads(text) if text else default
+    if not text:
+        return default
+    try:
+        return load_json(text)
+    except ValueError as exc:
+        raise ValueError(f"{what} is {exc}") from None
 
 
 def _time(value: Any, options: ReadOptions) -> datetime:
@@ -66,14 +71,16 @@ def _session(
     connection: sqlite3.Connection,
     row: sqlite3.Row,
     key: tuple[str, str, str],
-    app_states: dict[str, dict[str, Any]],
-    user_states: dict[tuple[str, str], dict[str, Any]],
+    app_states: dict[str, Any],
+    user_states: dict[tuple[str, str], Any],
     options: ReadOptions,
 ) -> TranscriptSession:
     app, user, session_id = key
-    state = dict(_json(row["state_json"], {}))
-    state.update((f"app:{k}", v) for k, v in app_states.get(app, {}).items())
-    state.update((f"user:{k}", v) for k, v in user_states.get((app, user), {}).items())
+    state = dict(_json(row["state_json"], {}, "the session's state_json"))
+    app_state = _json(app_states.get(app), {}, f"the app state of {app!r}")
+    user_state = _json(user_states.get((app, user)), {}, f"the user state of {user!r}")
+    state.update((f"app:{k}", v) for k, v in app_state.items())
+    state.update((f"user:{k}", v) for k, v in user_state.items())
     rows = connection.execute(
         "SELECT * FROM session_events WHERE app_name = ? AND user_id = ? AND session_id = ? "
         "ORDER BY sequence_num",

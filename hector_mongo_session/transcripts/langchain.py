@@ -4,10 +4,8 @@ History}``, one per message, exported as Extended JSON lines or a JSON array).""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from bson import ObjectId, json_util
@@ -23,8 +21,10 @@ from ._base import (
     file_time,
     function_call,
     guarded,
+    json_records,
     session_metadata,
 )
+from ._source import Source, json_error, load_json
 
 FORMAT = "langchain"
 FORMAT_MONGODB = "langchain-mongodb"
@@ -39,14 +39,15 @@ _CHUNK_TYPES = {
 }
 
 
-def read(path: Path, options: ReadOptions) -> Iterator[Item]:
+def read(source: Source, options: ReadOptions) -> Iterator[Item]:
     """A JSON array of message dicts: one session."""
-    text = path.read_text(encoding="utf-8")
-    yield from guarded(path, "record 1", _file, text, options, path)
+    text = source.whole()
+    yield from guarded(source, "record 1", _file, text, options, source)
 
 
-def _file(text: str, options: ReadOptions, path: Path) -> TranscriptSession:
-    return session(json.loads(text), content_id("langchain", text), options, file_time(path))
+def _file(text: bytes, options: ReadOptions, source: Source) -> TranscriptSession:
+    messages = load_json(text)
+    return session(messages, content_id("langchain", text), options, file_time(source))
 
 
 def session(
@@ -162,20 +163,19 @@ def _parts(content: Any) -> list[Part]:
     return parts
 
 
-def read_mongodb(path: Path, options: ReadOptions) -> Iterator[Item]:
-    """``MongoDBChatMessageHistory`` documents: grouped by ``SessionId``, ordered by ``_id``."""
-    text = path.read_text(encoding="utf-8")
+def read_mongodb(source: Source, options: ReadOptions) -> Iterator[Item]:
+    """``MongoDBChatMessageHistory`` documents: grouped by ``SessionId``, ordered by ``_id``.
+
+    Messages are grouped in memory (a session's messages may be anywhere in the file):
+    only the message documents are kept, each as its History text.
+    """
     documents: list[tuple[str, Any]] = []
-    if text.lstrip().startswith("["):
-        for number, document in enumerate(json_util.loads(text), 1):
-            documents.append((f"record {number}", document))
-    else:
-        for number, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    documents.append((f"line {number}", json_util.loads(line)))
-                except ValueError as exc:
-                    yield RecordError(str(path), f"line {number}", f"not JSON: {exc}")
+    for label, record in json_records(source):
+        try:
+            text = record if isinstance(record, bytes) else json_util.dumps(record)
+            documents.append((label, json_util.loads(text)))
+        except (ValueError, RecursionError) as exc:
+            yield RecordError(source.name, label, json_error(exc))
     sessions: dict[str, list[tuple[Any, str, Any]]] = {}
     for label, document in documents:
         if (
@@ -183,7 +183,7 @@ def read_mongodb(path: Path, options: ReadOptions) -> Iterator[Item]:
             or "SessionId" not in document
             or "History" not in document
         ):
-            yield RecordError(str(path), label, "expected a {SessionId, History} document")
+            yield RecordError(source.name, label, "expected a {SessionId, History} document")
             continue
         sessions.setdefault(str(document["SessionId"]), []).append(
             (document.get("_id"), label, document["History"])
@@ -191,19 +191,20 @@ def read_mongodb(path: Path, options: ReadOptions) -> Iterator[Item]:
     for session_id, rows in sessions.items():
         rows.sort(key=lambda row: str(row[0]))  # ObjectIds sort by creation time
         label = f"session {session_id}"
-        yield from guarded(path, label, _history, session_id, rows, options, path)
+        yield from guarded(source, label, _history, session_id, rows, options, source)
 
 
 def _history(
-    session_id: str, rows: list[tuple[Any, str, Any]], options: ReadOptions, path: Path
+    session_id: str, rows: list[tuple[Any, str, Any]], options: ReadOptions, source: Source
 ) -> TranscriptSession:
     messages = []
     for _, label, history in rows:
         try:
-            messages.append(json.loads(history) if isinstance(history, str) else history)
+            messages.append(load_json(history) if isinstance(history, str) else history)
         except ValueError as exc:
-            raise ValueError(f"{label}: History is not JSON: {exc}") from None
+            raise ValueError(f"{label}: History is {exc}") from None
     times = [
-        row[0].generation_time if isinstance(row[0], ObjectId) else file_time(path) for row in rows
+        row[0].generation_time if isinstance(row[0], ObjectId) else file_time(source)
+        for row in rows
     ]
     return session(messages, session_id, options, times[0], times, format=FORMAT_MONGODB)

@@ -13,7 +13,6 @@ its shared state alongside::
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from bson import json_util
@@ -22,7 +21,8 @@ from bson.json_util import JSONMode, JSONOptions
 from .._codec import decode_event, decode_merged_state, decode_state
 from .._values import from_bson_datetime
 from ..snapshot import SessionSnapshot, encode_snapshot
-from ._base import Item, ReadOptions, RecordError, TranscriptSession, guarded
+from ._base import Item, RawLine, ReadOptions, RecordError, TranscriptSession, guarded, json_records
+from ._source import Source, json_error
 
 FORMAT_NAME = "hector-mongo-session"
 VERSION = 1
@@ -56,16 +56,19 @@ def is_native(first: Any) -> bool:
     return isinstance(first, dict) and first.get("format") == FORMAT_NAME
 
 
-def read(path: Path, options: ReadOptions) -> Iterator[Item]:
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            yield from guarded(path, f"line {number}", _session, line, options)
+def read(source: Source, options: ReadOptions) -> Iterator[Item]:
+    for label, record in json_records(source):
+        yield from guarded(source, label, _session, record, options)
 
 
-def _session(line: str, options: ReadOptions) -> TranscriptSession:
-    document = json_util.loads(line, json_options=_JSON)
+def _session(record: Any, options: ReadOptions) -> TranscriptSession:
+    if isinstance(record, RawLine):
+        try:
+            document = json_util.loads(record, json_options=_JSON)
+        except (ValueError, RecursionError) as exc:
+            raise ValueError(json_error(exc)) from None
+    else:  # a JSON array of our lines: Extended JSON still to be decoded
+        document = json_util.loads(json_util.dumps(record), json_options=_JSON)
     if not is_native(document):
         raise ValueError(f'not a {FORMAT_NAME} line (no "format": "{FORMAT_NAME}")')
     if document.get("version") != VERSION:

@@ -7,10 +7,8 @@ from __future__ import annotations
 import base64
 import json
 import mimetypes
-import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from ..models import Blob, FileData, Part
@@ -27,6 +25,7 @@ from ._base import (
     record_value,
     session_metadata,
 )
+from ._source import Source, connect
 
 FORMAT_CHAT = "openai-chat"
 FORMAT_AGENTS = "openai-agents-sqlite"
@@ -34,11 +33,11 @@ FORMAT_AGENTS = "openai-agents-sqlite"
 _MESSAGE_KEYS = {"role", "content", "tool_calls", "tool_call_id", "function_call", "name"}
 
 
-def read_chat(path: Path, options: ReadOptions) -> Iterator[Item]:
+def read_chat(source: Source, options: ReadOptions) -> Iterator[Item]:
     """A messages array (one session), conversation objects, or JSONL (one per line)."""
-    base = file_time(path)
-    for label, record in json_records(path):
-        yield from guarded(path, label, chat_session, record, options, base)
+    base = file_time(source)
+    for label, record in json_records(source):
+        yield from guarded(source, label, chat_session, record, options, base)
 
 
 def chat_session(record: Any, options: ReadOptions, base: datetime) -> TranscriptSession:
@@ -174,9 +173,9 @@ def _url_part(url: str) -> Part:
     return Part(file_data=FileData(file_uri=url, mime_type=mimetypes.guess_type(url)[0]))
 
 
-def read_agents_sqlite(path: Path, options: ReadOptions) -> Iterator[Item]:
+def read_agents_sqlite(source: Source, options: ReadOptions) -> Iterator[Item]:
     """An OpenAI Agents SDK ``SQLiteSession`` database: one session per ``session_id``."""
-    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    connection = connect(source)
     try:
         sessions = connection.execute(
             "SELECT session_id, created_at, updated_at FROM agent_sessions ORDER BY session_id"
@@ -188,7 +187,7 @@ def read_agents_sqlite(path: Path, options: ReadOptions) -> Iterator[Item]:
                 (session_id,),
             ).fetchall()
             yield from guarded(
-                path,
+                source,
                 f"session {session_id}",
                 _agents_session,
                 *(session_id, rows, created, updated, options),
