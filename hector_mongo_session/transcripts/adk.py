@@ -59,6 +59,17 @@ _EVENT_FIELDS = {
     "long_running_tool_ids",
     "custom_metadata",
 }
+_SESSION_FIELDS = {
+    "id",
+    "app_name",
+    "user_id",
+    "state",
+    "context",  # the prototype's state
+    "events",
+    "last_update_time",
+    "current_agent_name",
+    "artifacts",
+}
 _ACTION_FIELDS = {
     "state_delta",
     "update_context",
@@ -211,8 +222,19 @@ def _bytes(value: Any) -> bytes:
 def session_from_adk(
     data: Mapping[str, Any], options: ReadOptions, *, format: str
 ) -> TranscriptSession:
-    """A session from an ADK Session dict (JSON export, API response, prototype)."""
+    """A session from an ADK Session dict (JSON export, API response, prototype).
+
+    Raises:
+        ValueError: the dict is not an ADK session (no ADK field but ``id``, or no events
+            and fields ADK does not have: another format, read with the wrong one).
+    """
     session = _structural(data)
+    unknown = sorted(key for key, value in session.items() if key not in _SESSION_FIELDS and value)
+    if not (session.keys() & _SESSION_FIELDS - {"id"}) or (unknown and not session.get("events")):
+        raise ValueError(
+            f"not an {format} session: no events, and fields ADK sessions do not have "
+            f"({', '.join(unknown)}); is the format right?"
+        )
     state = dict(session.get("state") or session.get("context") or {})
     state.pop("_time", None)  # the prototype's naive local time, not state
     last_update = session.get("last_update_time")

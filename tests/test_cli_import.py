@@ -1,0 +1,137 @@
+"""Imports that tell the truth: wrong formats, duplicates, bad files among good ones, stdin."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from hector_mongo_session.cli import commands as cli
+
+FIXTURES = Path(__file__).parent / "fixtures" / "transcripts"
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "public"
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MONGODB_URI", f"mongomock://{tmp_path.name}")
+    return tmp_path
+
+
+def _fastchat(folder: Path) -> Path:
+    path = folder / "fastchat.json"
+    conversations = [
+        {
+            "id": f"generated_{n}",
+            "conversations": [
+                {"from": "human", "value": f"Who are you? ({n})"},
+                {"from": "gpt", "value": "I am Vicuna."},
+            ],
+        }
+        for n in range(25)
+    ]
+    path.write_text(json.dumps(conversations), encoding="utf-8")
+    return path
+
+
+def test_the_wrong_format_fails_its_records_and_stores_nothing(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sources = [_fastchat(workdir)]
+    public = SAMPLES / "fastchat" / "dummy_conversation.first25.json"
+    if public.exists():
+        sources.append(public)
+    for path in sources:
+        assert cli.main(["import", "--format", "adk-json", str(path)]) == 1
+        captured = capsys.readouterr()
+        assert "0 sessions imported (0 events), 0 already present, 25 failed" in captured.out
+        assert "record 1: not an adk-json session" in captured.err
+        assert "conversations" in captured.err, "the reason names the unknown fields"
+        assert cli.main(["import", str(path)]) == 0
+        assert "25 sessions imported" in capsys.readouterr().out, "the right import stores"
+
+
+def test_an_adk_session_without_events_is_still_a_session(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = workdir / "initial.session.json"
+    path.write_text(json.dumps({"id": "s", "appName": "a", "userId": "u", "events": []}))
+    assert cli.main(["import", str(path)]) == 0
+    assert "1 sessions imported (0 events)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("batch_size", ["1", "2", "200"])
+def test_a_duplicate_record_is_skipped_whatever_the_batch_size(
+    workdir: Path, capsys: pytest.CaptureFixture[str], batch_size: str
+) -> None:
+    lines = [
+        json.dumps({"id": f"c{n}", "messages": [{"role": "user", "content": "hi"}]})
+        for n in range(20)
+    ]
+    lines.insert(17, lines[16])  # line 18 repeats line 17
+    (workdir / "chats.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert cli.main(["import", "--batch-size", batch_size, "chats.jsonl"]) == 0
+    captured = capsys.readouterr()
+    assert "20 sessions imported" in captured.out
+    assert "0 failed, 1 duplicates skipped" in captured.out
+    assert "skipped: chats.jsonl: line 18: duplicate of line 17, skipped" in captured.err
+
+
+def test_the_same_id_with_other_content_fails_the_second_copy(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = {"id": "c1", "messages": [{"role": "user", "content": "hi"}]}
+    second = {"id": "c1", "messages": [{"role": "user", "content": "bye"}]}
+    (workdir / "chats.jsonl").write_text(f"{json.dumps(first)}\n{json.dumps(second)}\n")
+    assert cli.main(["import", "chats.jsonl"]) == 1
+    captured = capsys.readouterr()
+    assert "1 sessions imported" in captured.out
+    assert "line 2: session 'c1' again, with other content than line 1" in captured.err
+
+
+def test_bad_files_do_not_stop_the_others_and_totals_are_printed(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "odd.json").write_text('{"hello": "world"}')
+    files = [
+        str(FIXTURES / "openai_chat.jsonl"),
+        "missing.json",
+        "odd.json",
+        str(FIXTURES / "sharegpt.json"),
+    ]
+    assert cli.main(["import", *files]) == 2, "a missing file is a usage error"
+    captured = capsys.readouterr()
+    assert "missing.json: no such file" in captured.err
+    assert "odd.json: cannot tell its transcript format" in captured.err
+    assert "sharegpt.json (sharegpt): " in captured.out, "the file after the bad ones was read"
+    table = captured.out.split("\n\n")[-1].splitlines()
+    assert table[0].split() == [
+        "FILE",
+        "FORMAT",
+        "IMPORTED",
+        "EVENTS",
+        "PRESENT",
+        "SKIPPED",
+        "FAILED",
+    ]
+    assert len(table) == 6
+    assert table[-1].split()[:4] == ["TOTAL", "(4", "files)", "3"]
+    assert table[-1].endswith("0 + 2 files")
+
+
+def test_stdin_reads_json_lines(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = (FIXTURES / "openai_chat.jsonl").read_bytes()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    assert cli.main(["import", "-", "--app", "a"]) == 0
+    assert "<stdin> (openai-chat): 2 sessions imported" in capsys.readouterr().out
+    monkeypatch.setattr(
+        sys, "stdin", io.TextIOWrapper(io.BytesIO((FIXTURES / "hector.db").read_bytes()))
+    )
+    assert cli.main(["import", "-"]) == 1
+    assert "SQLite database cannot be read from standard input" in capsys.readouterr().err
