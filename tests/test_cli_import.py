@@ -5,11 +5,13 @@ from __future__ import annotations
 import io
 import json
 import sys
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
 from hector_mongo_session.cli import commands as cli
+from hector_mongo_session.transcripts import read
 
 FIXTURES = Path(__file__).parent / "fixtures" / "transcripts"
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "public"
@@ -135,3 +137,32 @@ def test_stdin_reads_json_lines(
     )
     assert cli.main(["import", "-"]) == 1
     assert "SQLite database cannot be read from standard input" in capsys.readouterr().err
+
+
+def test_json_lines_are_streamed_and_detection_reads_only_the_start(tmp_path: Path) -> None:
+    path = tmp_path / "many.jsonl"
+    line = {"id": "", "messages": [{"role": "user", "content": "x" * 2000}]}
+    with path.open("w", encoding="utf-8") as out:
+        for number in range(3000):
+            out.write(json.dumps(line | {"id": f"c{number}"}) + "\n")
+    size = path.stat().st_size
+    tracemalloc.start()
+    try:
+        reader = read(path)
+        assert reader.format == "openai-chat"
+        assert reader.total == size
+        assert reader.done() < size / 10, "format detection read more than the start"
+        sessions = sum(1 for _ in reader)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sessions == 3000
+    assert reader.done() == size
+    assert peak < size / 4, f"reading a {size} byte file peaked at {peak} bytes"
+
+
+def test_a_database_reports_its_progress_in_sessions() -> None:
+    reader = read(FIXTURES / "adk_sessions_v1.db")
+    assert (reader.unit, reader.total, reader.done()) == ("sessions", 3, 0)
+    assert len(list(reader)) == 3
+    assert reader.done() == 3

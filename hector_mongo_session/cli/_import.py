@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
@@ -67,13 +68,13 @@ async def import_files(args: argparse.Namespace, service: MongoSessionService | 
 async def _import_one(
     args: argparse.Namespace, service: MongoSessionService | None, reader: TranscriptReader
 ) -> ImportReport:
-    total = reader.total
+    in_bytes = reader.unit == "B"
     with tqdm(
-        total=total,
-        unit="B",
-        unit_scale=True,
+        total=reader.total,
+        unit="B" if in_bytes else " sessions",
+        unit_scale=in_bytes,
         unit_divisor=1024,
-        desc=reader.source.name,
+        desc=Path(reader.source.name).name,
         disable=None,
         file=sys.stderr,
     ) as bar:

@@ -33,7 +33,7 @@ from ..errors import InvalidArgumentError, SessionError
 from ..service import SessionService
 from ..snapshot import SessionSnapshot, encode_snapshot
 from ._base import ReadOptions, RecordError, TranscriptReader, TranscriptSession
-from ._formats import FORMATS, check, detect
+from ._formats import FORMATS, check, detect, sessions_in_file
 from ._source import Source, UnreadableFileError
 from .native import dumps
 
@@ -91,11 +91,12 @@ def read(
         if format == "auto":
             format = detect(source)
         check(source, format)
+        count = sessions_in_file(source, format)
     except BaseException:
         source.close()
         raise
     reader, _ = FORMATS[format]
-    return TranscriptReader(source, format, reader(source, options))
+    return TranscriptReader(source, format, reader(source, options), sessions_in_file=count)
 
 
 def _zone(value: str | tzinfo | None) -> tzinfo:

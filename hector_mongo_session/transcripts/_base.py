@@ -86,8 +86,16 @@ class TranscriptReader(Iterable[TranscriptSession]):
     the iteration with one error for the file (``record`` empty) in :attr:`errors`.
     """
 
-    def __init__(self, source: Source, format: str, items: Iterator[Item]) -> None:
+    def __init__(
+        self,
+        source: Source,
+        format: str,
+        items: Iterator[Item],
+        *,
+        sessions_in_file: int | None = None,
+    ) -> None:
         self.source = source
+        self._sessions_in_file = sessions_in_file
         self.path = source.path or Path("-")
         self.format = format
         self.errors: list[RecordError] = []
@@ -108,12 +116,22 @@ class TranscriptReader(Iterable[TranscriptSession]):
             self.errors.append(RecordError(self.source.name, "", reason or self.source.broken(exc)))
 
     @property
+    def unit(self) -> str:
+        """What :attr:`total` and :meth:`done` count: ``B`` (bytes) or ``sessions``
+        (databases, whose sessions are counted before reading)."""
+        return "sessions" if self._sessions_in_file is not None else "B"
+
+    @property
     def total(self) -> int | None:
-        """The file's size in bytes, when known (for a progress bar)."""
+        """How much there is to read, when known (for a progress bar and its ETA)."""
+        if self._sessions_in_file is not None:
+            return self._sessions_in_file
         return self.source.size
 
     def done(self) -> int:
-        """Bytes of the file read so far."""
+        """How much has been read so far, in :attr:`unit`."""
+        if self._sessions_in_file is not None:
+            return self.sessions + sum(1 for error in self.errors if error.record)
         return self.source.position()
 
     def close(self) -> None:

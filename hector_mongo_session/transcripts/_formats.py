@@ -6,7 +6,7 @@ from typing import Any
 
 from . import adk, anthropic, hector, langchain, native, openai, sharegpt
 from ._base import FormatReader
-from ._source import Source, UnreadableFileError, require_tables, sqlite_tables
+from ._source import Source, UnreadableFileError, connect, require_tables, sqlite_tables
 
 FORMATS: dict[str, tuple[FormatReader, str]] = {
     "jsonl": (native.read, "our own JSONL export (lossless)"),
@@ -85,6 +85,26 @@ def check(source: Source, format: str) -> None:
             source.name,
             "adk-sqlite needs event_data (schema v1) or actions (schema v0) in table events",
         )
+
+
+SESSION_TABLES = {
+    "adk-sqlite": "sessions",
+    "openai-agents-sqlite": "agent_sessions",
+    "hector-sqlite": "sessions",
+}
+
+
+def sessions_in_file(source: Source, format: str) -> int | None:
+    """How many sessions a database holds (``None`` for other formats)."""
+    table = SESSION_TABLES.get(format)
+    if table is None:
+        return None
+    connection = connect(source)
+    try:
+        (count,) = connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
+    finally:
+        connection.close()
+    return int(count)
 
 
 def _sqlite_format(source: Source) -> str:
