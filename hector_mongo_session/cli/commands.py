@@ -40,8 +40,14 @@ class UsageError(Exception):
     """A command line that cannot run (exit status 2)."""
 
 
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows defaults and keeps the epilog's layout."""
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Shows each option's default (unless its help says it) and keeps the epilog's layout."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        return text + " (default: %(default)s)"
 
 
 def _positive(kind: type[int] | type[float], most: float | None = None) -> Any:
@@ -130,14 +136,22 @@ def build_parser() -> argparse.ArgumentParser:
     imp = command("import", "import transcript files", epilog=_formats_epilog())
     imp.add_argument("files", nargs="+", metavar="FILE", help="files to import ('-': stdin)")
     imp.add_argument(
-        "--format", default="auto", choices=["auto", *FORMATS], help="the files' format"
+        "--format",
+        default="auto",
+        choices=["auto", *FORMATS],
+        metavar="FORMAT",
+        help="the files' format: auto, or one of those below",
     )
     imp.add_argument("--app", help="app name of every session (default: the source's)")
     imp.add_argument("--user", help="user id of every session (default: the source's)")
     imp.add_argument("--timezone", help="zone of naive times in the source (default: UTC)")
     imp.add_argument("--dry-run", action="store_true", help="validate, write nothing")
     imp.add_argument(
-        "--batch-size", type=_positive(int), default=200, help="sessions per database batch"
+        "--batch-size",
+        type=_positive(int),
+        default=200,
+        metavar="N",
+        help="sessions per database batch",
     )
 
     exp = command("export", "export sessions as JSONL (import reads it back)")
@@ -153,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit",
         type=_positive(int, MAX_LIMIT),
         default=50,
+        metavar="N",
         help=f"sessions to show (1 to {MAX_LIMIT})",
     )
     ls.add_argument("--page", metavar="TOKEN", help="the next page, from a previous 'ls --app'")
@@ -304,12 +319,14 @@ async def _ls(args: argparse.Namespace, service: MongoSessionService) -> int:
     apps = [args.app] if args.app else await service.app_names()
     sessions = []
     token = None
+    more = False
     for app in apps:
         page = await service.list(
             ListRequest(app_name=app, user_id=args.user, page_size=args.limit, page_token=args.page)
         )
         sessions += page.sessions
         token = page.next_page_token
+        more = more or token is not None
     sessions.sort(key=lambda s: s.last_update_time, reverse=True)
     shown = sessions[: args.limit]
     rows = [
@@ -323,7 +340,7 @@ async def _ls(args: argparse.Namespace, service: MongoSessionService) -> int:
             f"--page {token}",
             file=sys.stderr,
         )
-    elif len(sessions) > len(shown) or (len(apps) > 1 and token):
+    elif more or len(sessions) > len(shown):
         print(
             f"more: showing {len(shown)}; pass --app (then --page) or a larger --limit "
             f"(at most {MAX_LIMIT})",
