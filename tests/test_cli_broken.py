@@ -285,3 +285,18 @@ def test_export_into_a_closed_pipe(tmp_path: Path) -> None:
     result = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, check=False)
     assert "Traceback" not in result.stderr, result.stderr
     assert "Exception ignored" not in result.stderr, result.stderr
+
+
+def test_a_gzip_file_truncated_far_from_its_start_stores_nothing(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = "".join(
+        json.dumps({"id": f"c{n}", "messages": [{"role": "user", "content": f"{n} " * 50}]}) + "\n"
+        for n in range(5000)
+    )
+    data = gzip.compress(lines.encode())
+    (workdir / "big.jsonl.gz").write_bytes(data[: len(data) - 100])
+    assert cli.main(["import", "--batch-size", "10", "big.jsonl.gz"]) == 1
+    assert "damaged or truncated gzip data" in capsys.readouterr().err
+    assert cli.main(["ls"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[1:] == [], "half a file was stored"

@@ -133,6 +133,8 @@ class Source:
         magic = self._peek(len(SQLITE_MAGIC))
         if magic.startswith(_GZIP_MAGIC):
             self.compressed = True
+            if self.path is not None:
+                self._verify_gzip(self.path)
             self._stream = io.BufferedReader(gzip.GzipFile(fileobj=self._stream, mode="rb"), _HEAD)
             magic = self._guard(lambda: self._peek(len(SQLITE_MAGIC)))
         if magic.startswith(SQLITE_MAGIC):
@@ -145,6 +147,16 @@ class Source:
             self.close()
             return
         self._guard(self._read_prelude)
+
+    def _verify_gzip(self, path: Path) -> None:
+        """Decompress the whole file once, to refuse a damaged one before anything of it
+        is imported (a file on disk only: standard input cannot be read twice)."""
+        try:
+            with gzip.open(path, "rb") as whole:
+                while whole.read(_HEAD * 16):
+                    pass
+        except (OSError, EOFError, zlib.error) as exc:
+            raise UnreadableFileError(self.name, self.broken(exc)) from None
 
     def _peek(self, size: int) -> bytes:
         peek: Callable[[int], bytes] = getattr(self._stream, "peek")  # noqa: B009

@@ -167,17 +167,16 @@ def read_mongodb(source: Source, options: ReadOptions) -> Iterator[Item]:
     """``MongoDBChatMessageHistory`` documents: grouped by ``SessionId``, ordered by ``_id``.
 
     Messages are grouped in memory (a session's messages may be anywhere in the file):
-    only the message documents are kept, each as its History text.
+    of each document only its ``_id``, label and ``History`` are kept.
     """
-    documents: list[tuple[str, Any]] = []
+    sessions: dict[str, list[tuple[Any, str, Any]]] = {}
     for label, record in json_records(source):
         try:
             text = record if isinstance(record, bytes) else json_util.dumps(record)
-            documents.append((label, json_util.loads(text)))
+            document = json_util.loads(text)
         except (ValueError, RecursionError) as exc:
             yield RecordError(source.name, label, json_error(exc))
-    sessions: dict[str, list[tuple[Any, str, Any]]] = {}
-    for label, document in documents:
+            continue
         if (
             not isinstance(document, dict)
             or "SessionId" not in document
