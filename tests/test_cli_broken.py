@@ -204,10 +204,13 @@ def test_usage_errors_exit_2(workdir: Path, capsys: pytest.CaptureFixture[str]) 
         ["ls", "--limit", "0"],
         ["export", "-o", str(workdir / "no" / "such" / "dir.jsonl")],
         ["import", "--timezone", "Mars/Olympus", str(FIXTURES / "openai_chat.jsonl")],
+        ["show", "", "--app", "a", "--user", "u"],
+        ["rm", "x" * 300, "--app", "a", "--user", "u"],
     ):
         assert cli.main(argv) == 2, argv
         text = capsys.readouterr().err
         assert "Traceback" not in text
+        assert "errors.pydantic.dev" not in text, text
         assert text.startswith(("hector-mongo-session: ", "usage: ")), text
         assert len(text.strip().splitlines()) == 1 or text.startswith("usage: "), text
     assert not (workdir / "no").exists()

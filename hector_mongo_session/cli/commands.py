@@ -27,6 +27,7 @@ from ..errors import InvalidArgumentError, SessionError, SessionNotFoundError
 from ..mongo import DEFAULT_MAX_EVENTS, MongoSessionService
 from ..requests import DeleteRequest, GetRequest, ListRequest
 from ..transcripts import FORMATS, export_sessions
+from ..transcripts._base import reason
 from ._import import import_files
 from ._output import atomic_output, table
 from .conversation import describe
@@ -86,7 +87,8 @@ def _connection(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
         type=_positive(int),
         default=default(DEFAULT_MAX_EVENTS),
         metavar="N",
-        help=f"events kept per session (default: {DEFAULT_MAX_EVENTS})",
+        help=f"events kept in a session's document, older ones in the archive "
+        f"(default: {DEFAULT_MAX_EVENTS})",
     )
     parser.add_argument(
         "--timeout",
@@ -201,9 +203,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stdout()
         return _fail("the output was closed before everything was written", 1)
     except InvalidArgumentError as error:
-        return _fail(str(error), 2)
+        return _fail(reason(error), 2)
     except SessionError as error:
-        return _fail(str(error), 1)
+        return _fail(reason(error), 1)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
 

@@ -13,6 +13,7 @@ import json
 import sqlite3
 import sys
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -95,15 +96,20 @@ class Source:
         self.compressed = False
         self._raw = raw
         self._stream = stream
-        self._pending: list[bytes] = []
+        self._pending: deque[bytes] = deque()
         self._whole: bytes | None = None
         self._document: Any = _UNSET
-        self._size = path.stat().st_size if path is not None else None
+        self._regular = path is not None and path.is_file()  # not a pipe such as <(zcat f)
+        self._size = path.stat().st_size if path is not None and self._regular else None
         self.sqlite = False
         self.layout = "lines"
         """``lines`` (JSON lines, streamed) or ``document`` (one JSON document)."""
         self.single_line = False
-        self._prepare()
+        try:
+            self._prepare()
+        except BaseException:
+            self.close()
+            raise
 
     @classmethod
     def open(cls, name: str | Path, *, stdin: BinaryIO | None = None) -> Source:
@@ -133,7 +139,7 @@ class Source:
         magic = self._peek(len(SQLITE_MAGIC))
         if magic.startswith(_GZIP_MAGIC):
             self.compressed = True
-            if self.path is not None:
+            if self.path is not None and self._regular:
                 self._verify_gzip(self.path)
             self._stream = io.BufferedReader(gzip.GzipFile(fileobj=self._stream, mode="rb"), _HEAD)
             magic = self._guard(lambda: self._peek(len(SQLITE_MAGIC)))
@@ -219,7 +225,7 @@ class Source:
         number = 0
         while self._pending:
             number += 1
-            line = self._pending.pop(0)
+            line = self._pending.popleft()
             if line.strip():
                 yield number, line
         for line in self._stream if self._whole is None else ():
@@ -232,7 +238,7 @@ class Source:
         """All of the content (for formats that are one JSON document)."""
         if self._whole is None:
             self._whole = b"".join(self._pending) + self._guard(self._stream.read)
-            self._pending = []
+            self._pending.clear()
             self.close()
         return self._whole
 
@@ -252,7 +258,7 @@ class Source:
     def as_lines(self) -> None:
         """Read a document that is not one JSON value as JSON lines after all."""
         self.layout = "lines"
-        self._pending = self.whole().splitlines(keepends=True)
+        self._pending = deque(self.whole().splitlines(keepends=True))
 
     def first_value(self) -> Any:
         """The first JSON record, for format detection (``None`` when there is none)."""
