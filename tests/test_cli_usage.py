@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -121,3 +122,15 @@ def test_the_cli_extra_has_what_mongomock_needs_and_the_demo_installs_little() -
     script = (ROOT / "scripts" / "demo").read_text()
     assert "'.[demo]'" in script
     assert ".[test]" not in script
+
+
+def test_mongomock_lasts_one_process_as_the_readme_says() -> None:
+    tool = [sys.executable, "-m", "hector_mongo_session", "--uri", "mongomock://readme"]
+    imported = subprocess.run(
+        [*tool, "import", str(FIXTURES / "hector.db")], capture_output=True, text=True, check=False
+    )
+    assert imported.returncode == 0, imported.stderr
+    listed = subprocess.run([*tool, "ls"], capture_output=True, text=True, check=False)
+    assert listed.stdout.strip().splitlines()[1:] == [], "a second process saw the data"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "**`mongomock://NAME` lasts one process**" in readme

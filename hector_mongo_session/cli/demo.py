@@ -46,7 +46,7 @@ async def run(uri: str | None = None, *, out: TextIO | None = None, timeout: flo
                 connectTimeoutMS=milliseconds,
             )
         except (ConfigurationError, ValueError) as exc:
-            raise InvalidArgumentError(f"malformed MongoDB URI: {exc}") from None
+            raise InvalidArgumentError(f"cannot use this MongoDB URI: {exc}") from None
         where = "MongoDB at MONGODB_URI"
     else:
         from ..testing import MockAsyncMongoClient

@@ -169,7 +169,7 @@ class MongoSessionService(SessionService):
                 client = AsyncMongoClient(uri, driver=DRIVER_INFO, **dict(client_options or {}))
             except (ConfigurationError, ValueError) as exc:
                 # The driver's messages name the problem, never the password.
-                raise InvalidArgumentError(f"malformed MongoDB URI: {exc}") from None
+                raise InvalidArgumentError(f"cannot use this MongoDB URI: {exc}") from None
         if database is None:
             target = client.get_default_database(default="hector_sessions")
         else:
