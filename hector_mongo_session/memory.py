@@ -281,7 +281,8 @@ class InMemoryService(SessionService):
             if isinstance(item, SessionError):
                 outcomes.append(item)
             elif item.key in self._sessions:
-                outcomes.append("present")
+                stored = self._sessions[item.key].get("import_digest")
+                outcomes.append("present" if stored == item.digest else "conflict")
             else:
                 self._sessions[item.key] = item.document
                 self._archive[item.key] = item.buckets

@@ -7,11 +7,13 @@ batches (``import_snapshots``) and stream them back (``export_snapshots``).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+import bson
 from bson import ObjectId
 from pydantic import Field, field_validator
 
@@ -41,8 +43,9 @@ from .state import KEY_PREFIX_TEMP, split_by_scope
 
 __all__ = ["ImportOutcome", "SessionSnapshot"]
 
-ImportOutcome = Literal["imported", "present"] | SessionError
-"""Per snapshot: stored now, already stored (same ids), or why it failed."""
+ImportOutcome = Literal["imported", "present", "conflict"] | SessionError
+"""Per snapshot: stored now, already stored (same ids, same content), stored with the same
+ids but other content (left as it was), or why it failed."""
 
 
 class SessionSnapshot(Model):
@@ -81,6 +84,10 @@ class EncodedSnapshot:
     buckets: list[dict[str, Any]]
     app_update: ScopeUpdate
     user_update: ScopeUpdate
+    digest: str = ""
+    """Of the session's content (state, every event, metadata, times), whatever the
+    window's bounds: an import stores it as ``import_digest`` to tell a re-import of the
+    same content ("present") from other content under the same ids ("conflict")."""
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -133,14 +140,37 @@ def encode_snapshot(snapshot: SessionSnapshot, *, bounds: WindowBounds | None) -
         document["dropped_through"] = dropped
     if snapshot.metadata:
         document["metadata"] = encode_mapping(snapshot.metadata, "metadata")
+    app_values = {key: value for key, value in app_part.items() if value is not None}
+    user_values = {key: value for key, value in user_part.items() if value is not None}
+    timed = snapshot.created_at is not None or bool(times)  # else "now": not content
+    digest = _content_digest(document, app_values, user_values, timed=timed)
     buckets: list[dict[str, Any]] = []
     if bounds is not None:
         buckets = _archive_older(document, bounds)
-    app_values = {key: value for key, value in app_part.items() if value is not None}
-    user_values = {key: value for key, value in user_part.items() if value is not None}
     return EncodedSnapshot(
-        document, buckets, scope_update(app_values, "state"), scope_update(user_values, "state")
+        document,
+        buckets,
+        scope_update(app_values, "state"),
+        scope_update(user_values, "state"),
+        digest,
     )
+
+
+def _content_digest(
+    document: Mapping[str, Any],
+    app_values: Mapping[str, Any],
+    user_values: Mapping[str, Any],
+    *,
+    timed: bool,
+) -> str:
+    content = {
+        name: document.get(name)
+        for name in ("state", "events", "event_count", "metadata")
+        + (("created_at", "last_update_time") if timed else ())
+    }
+    content["app_state"] = dict(app_values)
+    content["user_state"] = dict(user_values)
+    return hashlib.sha256(bson.encode(content)).hexdigest()[:32]
 
 
 def _archive_older(document: dict[str, Any], bounds: WindowBounds) -> list[dict[str, Any]]:
@@ -226,6 +256,7 @@ def encode_batch(
             )
             continue
         seen.add(item.key)
+        item.document["import_digest"] = item.digest
         encoded.append(item)
     return encoded
 

@@ -76,7 +76,7 @@ def test_every_migration_example_imports(workdir: Path, capsys: pytest.CaptureFi
     assert _run("hector-mongo-session stats") == 0
     totals = capsys.readouterr().out.splitlines()[-1].split()
     assert totals[0] == "TOTAL"
-    assert int(totals[1]) == 13  # the ADK databases and exports share their 3 sessions
+    assert int(totals[1]) == 17  # 13, and the v0 database and the export under their own apps
 
 
 def test_ls_show_and_rm(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -118,6 +118,7 @@ def test_bad_files_do_not_stop_the_others_and_totals_are_printed(
         "EVENTS",
         "PRESENT",
         "SKIPPED",
+        "CONFLICTS",
         "FAILED",
     ]
     assert len(table) == 6
@@ -166,3 +167,21 @@ def test_a_database_reports_its_progress_in_sessions() -> None:
     assert (reader.unit, reader.total, reader.done()) == ("sessions", 3, 0)
     assert len(list(reader)) == 3
     assert reader.done() == 3
+
+
+def test_other_content_under_the_same_ids_is_a_conflict(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["import", str(FIXTURES / "adk_sessions_v1.db")]) == 0
+    capsys.readouterr()
+    assert cli.main(["import", str(FIXTURES / "adk_sessions_v0.db")]) == 1
+    captured = capsys.readouterr()
+    assert "0 already present, 0 failed, 3 in conflict" in captured.out
+    assert "conflict: " in captured.err
+    assert "s-oslo-1" in captured.err
+    assert (
+        cli.main(["import", "--on-conflict", "replace", str(FIXTURES / "adk_sessions_v0.db")]) == 0
+    )
+    assert "3 replaced" in capsys.readouterr().out
+    assert cli.main(["import", str(FIXTURES / "adk_sessions_v0.db")]) == 0
+    assert "3 already present" in capsys.readouterr().out

@@ -114,3 +114,37 @@ async def test_export_filters(service: SessionService) -> None:
     line = json.loads(only_u2)
     assert line["format"] == "hector-mongo-session"
     assert line["app_state"] == {"units": "C", "request_count": 3}
+
+
+async def test_present_means_the_same_content_and_other_content_is_a_conflict(
+    service: SessionService, tmp_path: Path
+) -> None:
+    first = await import_sessions(service, read(FIXTURES / "adk_sessions_v1.db"))
+    assert first.imported == 3
+    again = await import_sessions(service, read(FIXTURES / "adk_sessions_v1.db"))
+    assert (again.present, again.conflicts, again.ok) == (3, [], True)
+    exported = tmp_path / "export.jsonl"
+    exported.write_text(await _export(service), encoding="utf-8")
+    reread = await import_sessions(service, read(exported))
+    assert (reread.present, reread.conflicts) == (3, []), "an export is the same content"
+    v0 = await import_sessions(service, read(FIXTURES / "adk_sessions_v0.db"))
+    assert (v0.imported, v0.present, len(v0.conflicts)) == (0, 0, 3)
+    assert not v0.ok
+    assert "is stored already with other content" in v0.conflicts[0].reason
+    assert "3 in conflict" in v0.summary()
+    key = GetRequest(app_name="weather_app", user_id="u1", session_id="s-oslo-1")
+    kept = await service.get(key)
+    assert kept.session.metadata["source"]["schema"] == "v1", "skip leaves the stored one"
+    stop = await import_sessions(
+        service, read(FIXTURES / "adk_sessions_v0.db"), batch_size=1, on_conflict="fail"
+    )
+    assert (len(stop.conflicts), stop.stopped) == (1, True)
+    replaced = await import_sessions(
+        service, read(FIXTURES / "adk_sessions_v0.db"), on_conflict="replace"
+    )
+    assert (replaced.replaced, replaced.conflicts, replaced.ok) == (3, [], True)
+    now = await service.get(key)
+    assert now.session.metadata["source"]["schema"] == "v0"
+    assert len(now.session.events) == 8
+    settled = await import_sessions(service, read(FIXTURES / "adk_sessions_v0.db"))
+    assert settled.present == 3

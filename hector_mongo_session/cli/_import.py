@@ -57,9 +57,13 @@ async def import_files(args: argparse.Namespace, service: MongoSessionService | 
             print(f"  skipped: {skipped}", file=sys.stderr)
         for failure in report.failed:
             print(f"  failed: {failure}", file=sys.stderr)
+        for conflict in report.conflicts:
+            print(f"  conflict: {conflict}", file=sys.stderr)
         outcomes.append(_Outcome(reader.source.name, reader.format, report))
-        if report.failed:
+        if not report.ok:
             status = max(status, 1)
+        if report.stopped:
+            break
     if len(outcomes) > 1:
         _totals(outcomes, dry_run=args.dry_run)
     return status
@@ -92,6 +96,7 @@ async def _import_one(
                 dry_run=args.dry_run,
                 max_events=args.max_events,
                 progress=progress,
+                on_conflict=args.on_conflict,
             )
         finally:
             reader.close()
@@ -99,19 +104,20 @@ async def _import_one(
 
 def _totals(outcomes: list[_Outcome], *, dry_run: bool) -> None:
     verb = "VALID" if dry_run else "IMPORTED"
-    header = ["FILE", "FORMAT", verb, "EVENTS", "PRESENT", "SKIPPED", "FAILED"]
+    header = ["FILE", "FORMAT", verb, "EVENTS", "PRESENT", "SKIPPED", "CONFLICTS", "FAILED"]
     rows: list[list[str]] = []
-    sums = [0, 0, 0, 0, 0]
+    sums = [0, 0, 0, 0, 0, 0]
     for outcome in outcomes:
         report = outcome.report
         if report is None:
-            rows.append([outcome.name, outcome.format, "-", "-", "-", "-", "file"])
+            rows.append([outcome.name, outcome.format, "-", "-", "-", "-", "-", "file"])
             continue
         counts = [
-            report.imported,
+            report.imported + report.replaced,
             report.events,
             report.present,
             len(report.skipped),
+            len(report.conflicts),
             len(report.failed),
         ]
         sums = [a + b for a, b in zip(sums, counts, strict=True)]

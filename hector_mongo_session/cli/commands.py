@@ -149,6 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--timezone", help="zone of naive times in the source (default: UTC)")
     imp.add_argument("--dry-run", action="store_true", help="validate, write nothing")
     imp.add_argument(
+        "--on-conflict",
+        choices=["skip", "replace", "fail"],
+        default="skip",
+        help="a session stored already with other content: report it and leave it (skip, "
+        "exit status 1), store the new one instead (replace), or stop (fail)",
+    )
+    imp.add_argument(
         "--batch-size",
         type=_positive(int),
         default=200,

@@ -49,7 +49,10 @@ async def import_snapshots(
     try:
         existing = await _existing(sessions, [item.key for item in items])
         new = [item for item in items if item.key not in existing]
-        outcomes.update(dict.fromkeys(existing, "present"))
+        for item in items:
+            if item.key in existing:
+                same = existing[item.key] == item.digest
+                outcomes[item.key] = "present" if same else "conflict"
         await shared.write_many(*_merged_updates(new), "import")
         buckets = [bucket for item in new for bucket in item.buckets]
         if buckets:
@@ -107,16 +110,18 @@ async def export_snapshots(
         raise translate(exc, "export", writes=False) from exc
 
 
-async def _existing(sessions: Any, keys: list[Key]) -> set[Key]:
+async def _existing(sessions: Any, keys: list[Key]) -> dict[Key, str | None]:
+    """The stored sessions among ``keys``, with the digest of what was imported."""
     if not keys:
-        return set()
+        return {}
     branches = [{"app_name": a, "user_id": u, "session_id": s} for a, u, s in keys]
-    pipeline: list[dict[str, Any]] = [
-        {"$match": {"$or": branches}},
-        {"$project": {"_id": 0, "app_name": 1, "user_id": 1, "session_id": 1}},
-    ]
+    fields = {"_id": 0, "app_name": 1, "user_id": 1, "session_id": 1, "import_digest": 1}
+    pipeline: list[dict[str, Any]] = [{"$match": {"$or": branches}}, {"$project": fields}]
     found = await aggregate(sessions, pipeline, "import")
-    return {(doc["app_name"], doc["user_id"], doc["session_id"]) for doc in found}
+    return {
+        (doc["app_name"], doc["user_id"], doc["session_id"]): doc.get("import_digest")
+        for doc in found
+    }
 
 
 def _merged_updates(

@@ -25,11 +25,12 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timezone, tzinfo
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 from .._window import DEFAULT_MAX_EVENTS, WindowBounds
 from .._window import DEFAULT_MAX_WINDOW_BYTES as MAX_WINDOW
 from ..errors import InvalidArgumentError, SessionError
+from ..requests import DeleteRequest
 from ..service import SessionService
 from ..snapshot import SessionSnapshot, encode_snapshot
 from ._base import ReadOptions, RecordError, TranscriptReader, TranscriptSession
@@ -122,12 +123,19 @@ class ImportReport:
     failed: list[RecordError] = field(default_factory=list)
     skipped: list[RecordError] = field(default_factory=list)
     """Second copies of a session earlier in the same input (``duplicate of line 17``)."""
+    conflicts: list[RecordError] = field(default_factory=list)
+    """Sessions stored already under the same ids with other content (left as they were,
+    unless ``on_conflict="replace"``)."""
+    replaced: int = 0
+    """Sessions stored with other content, replaced (``on_conflict="replace"``)."""
+    stopped: bool = False
+    """Whether the import stopped at a conflict (``on_conflict="fail"``)."""
     seconds: float = 0.0
     dry_run: bool = False
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.conflicts
 
     @property
     def sessions_per_second(self) -> float:
@@ -140,6 +148,12 @@ class ImportReport:
     def summary(self) -> str:
         verb = "valid" if self.dry_run else "imported"
         skipped = f", {len(self.skipped)} duplicates skipped" if self.skipped else ""
+        if self.conflicts:
+            skipped += f", {len(self.conflicts)} in conflict"
+        if self.replaced:
+            skipped += f", {self.replaced} replaced"
+        if self.stopped:
+            skipped += ", stopped at the first conflict"
         return (
             f"{self.imported} sessions {verb} ({self.events} events), {self.present} already "
             f"present, {len(self.failed)} failed{skipped} in {self.seconds:.2f}s "
@@ -155,8 +169,15 @@ async def import_sessions(
     dry_run: bool = False,
     max_events: int | None = DEFAULT_MAX_EVENTS,
     progress: Progress | None = None,
+    on_conflict: Literal["skip", "replace", "fail"] = "skip",
 ) -> ImportReport:
     """Store sessions through ``service``, a batch at a time.
+
+    A session already stored with the same ids is "present" when its content is what
+    this import would store, else a conflict: by ``on_conflict``, reported and left as it
+    was (``skip``), deleted and stored anew (``replace``), or reported and the import
+    stopped (``fail``). Sessions stored by ``create`` (not imported) are always in
+    conflict.
 
     A session that comes again in the same input (same app, user and session id) is
     not stored twice: an identical copy is reported in ``skipped`` ("duplicate of line
@@ -169,7 +190,10 @@ async def import_sessions(
         dry_run: validate everything, write nothing.
         max_events: the window assumed when validating a dry run (the service uses its own).
         progress: called with the running totals after each batch.
+        on_conflict: what to do with a session stored already with other content.
     """
+    if on_conflict not in ("skip", "replace", "fail"):
+        raise InvalidArgumentError(f"on_conflict must be skip, replace or fail: {on_conflict!r}")
     if batch_size < 1:
         raise InvalidArgumentError("batch_size must be at least 1")
     if service is None and not dry_run:
@@ -195,14 +219,40 @@ async def import_sessions(
                 report.events += len(snapshot.events)
             elif outcome == "present":
                 report.present += 1
+            elif outcome == "conflict":
+                await conflict(snapshot)
             else:
                 report.failed.append(_failure(snapshot, outcome))
         batch.clear()
         if progress is not None:
             progress(report.imported + report.present, report.events)
 
+    async def conflict(snapshot: SessionSnapshot) -> None:
+        file, record = _where(snapshot)
+        if on_conflict == "replace" and service is not None:
+            ids = (snapshot.app_name, snapshot.user_id, snapshot.session_id)
+            await service.delete(DeleteRequest(app_name=ids[0], user_id=ids[1], session_id=ids[2]))
+            [outcome] = await service.import_snapshots([snapshot])
+            if outcome == "imported":
+                report.replaced += 1
+                report.events += len(snapshot.events)
+            else:
+                report.failed.append(_failure(snapshot, outcome))
+            return
+        report.conflicts.append(
+            RecordError(
+                file,
+                record,
+                f"session {snapshot.session_id!r} (app {snapshot.app_name!r}, user "
+                f"{snapshot.user_id!r}) is stored already with other content; left as it is",
+            )
+        )
+        report.stopped = on_conflict == "fail"
+
     seen: dict[int, tuple[str, int]] = {}
     for snapshot in sessions:
+        if report.stopped:
+            break
         if _repeated(snapshot, seen, report):
             continue
         batch.append(snapshot)
