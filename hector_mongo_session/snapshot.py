@@ -170,7 +170,19 @@ def _content_digest(
     }
     content["app_state"] = dict(app_values)
     content["user_state"] = dict(user_values)
-    return hashlib.sha256(bson.encode(content)).hexdigest()[:32]
+    return hashlib.sha256(bson.encode(_canonical(content))).hexdigest()[:32]
+
+
+def _canonical(value: Any) -> Any:
+    """``value`` with every mapping's keys sorted and every integer a plain ``int``: what a
+    server gives back (key order, 32- or 64-bit integers) does not change the digest."""
+    if isinstance(value, Mapping):
+        return {key: _canonical(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_canonical(item) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int(value)
+    return value
 
 
 def _archive_older(document: dict[str, Any], bounds: WindowBounds) -> list[dict[str, Any]]:
