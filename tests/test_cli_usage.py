@@ -90,7 +90,7 @@ def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
 def test_help_describes_every_format_and_option_with_defaults() -> None:
     parser = cli.build_parser()
     commands = _subparsers(parser)
-    assert set(commands) == {"init", "import", "export", "ls", "show", "rm", "stats", "demo"}
+    assert set(commands) == {"init", "import", "export", "ls", "show", "rm", "stats", "gc", "demo"}
     for name, command in [("", parser), *commands.items()]:
         text = command.format_help()
         for action in command._actions:
@@ -134,3 +134,12 @@ def test_mongomock_lasts_one_process_as_the_readme_says() -> None:
     assert listed.stdout.strip().splitlines()[1:] == [], "a second process saw the data"
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "**`mongomock://NAME` lasts one process**" in readme
+
+
+def test_gc_reports_what_it_deleted(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from hector_mongo_session.cli import commands
+
+    uri = f"mongomock://{tmp_path.name}"
+    assert commands.main(["--uri", uri, "gc", "--min-age", "0.001"]) == 0
+    assert "deleted 0 orphaned archive buckets" in capsys.readouterr().out
+    assert commands.main(["--uri", uri, "gc", "--min-age", "-1"]) == 2

@@ -18,6 +18,7 @@ import os
 import sys
 import zoneinfo
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any, TextIO
 
 from tqdm import tqdm
@@ -192,6 +193,16 @@ def build_parser() -> argparse.ArgumentParser:
     stats = command("stats", "sessions, events and bytes per app and user")
     stats.add_argument("--app", help="only this app (default: every app)")
 
+    gc = command("gc", "delete archived events whose session is gone (a full archive scan)")
+    gc.add_argument(
+        "--min-age",
+        type=_positive(float),
+        default=3600.0,
+        metavar="SECONDS",
+        help="only buckets archived at least this long ago, above 0 (an import in progress "
+        "is younger)",
+    )
+
     command("demo", "run the scripted demo conversation")
     return parser
 
@@ -300,6 +311,10 @@ async def _dispatch(args: argparse.Namespace, service: MongoSessionService, out:
         return await _show(args, service)
     if args.command == "rm":
         return await _rm(args, service)
+    if args.command == "gc":
+        removed = await service.collect_orphans(min_age=timedelta(seconds=args.min_age))
+        print(f"deleted {removed} orphaned archive buckets")
+        return 0
     return await _stats(args, service)
 
 
@@ -370,8 +385,9 @@ async def _show(args: argparse.Namespace, service: MongoSessionService) -> int:
     session = (await service.get(request)).session
     print(f"session {session.id!r}  app {session.app_name!r}  user {session.user_id!r}")
     print(
-        f"  revision {session.revision}, {session.event_count} events ever, last update "
-        f"{_when(session.last_update_time)} UTC"
+        f"  revision {session.revision}, {session.event_count} events "
+        f"({session.events_in_window} in the session document, the rest archived), "
+        f"last update {_when(session.last_update_time)} UTC"
     )
     if session.metadata.get("system"):
         print(f"  system: {session.metadata['system']}")
@@ -399,5 +415,6 @@ async def _stats(args: argparse.Namespace, service: MongoSessionService) -> int:
         [str(r["app_name"]), str(r["user_id"]), *(str(r[key]) for key in counts)] for r in rows
     ]
     cells.append(["TOTAL", "", *(str(sum(r[key] for r in rows)) for key in counts)])
-    table(sys.stdout, ["APP", "USER", "SESSIONS", "EVENTS", "STORED", "BYTES"], cells)
+    headers = ["APP", "USER", "SESSIONS", "EVENTS", "IN WINDOW", "WINDOW BYTES"]
+    table(sys.stdout, headers, cells)
     return 0
