@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import Any
 
 import pytest
 
@@ -275,3 +276,24 @@ async def test_sessions_say_how_much_of_their_history_the_window_holds(
     [listed] = (await service.list(ListRequest(app_name=APP, user_id=USER))).sessions
     for handle in (session, loaded, listed):
         assert (handle.event_count, handle.events_in_window) == (6, 4)
+
+
+async def test_export_import_export_is_byte_identical_for_long_sessions(
+    make_service: MakeService, tmp_path: Any
+) -> None:
+    from hector_mongo_session import InMemoryService
+    from hector_mongo_session.transcripts import export_sessions, import_sessions, read
+
+    service = make_service(max_events=5)
+    session = await create(service, session_id="long", state={"k": 1, "user:u": 2})
+    for i in range(23):
+        await service.append_event(session, text_event(f"m{i}", delta={"k": i}, at=at(i)))
+    first = "".join([line async for line in export_sessions(service, session_id="long")])
+    path = tmp_path / "long.jsonl"
+    path.write_text(first, encoding="utf-8")
+    again = InMemoryService(max_events=3)  # another window: the same history
+    report = await import_sessions(again, read(path, "jsonl"))
+    assert report.imported == 1
+    second = "".join([line async for line in export_sessions(again, session_id="long")])
+    assert second == first
+    assert '"seq": 23' in first
