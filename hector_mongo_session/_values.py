@@ -59,12 +59,24 @@ def check_key(key: object, where: str) -> str:
 
 def to_utc_millis(value: datetime, where: str) -> datetime:
     """Return an aware datetime as UTC truncated to milliseconds (what BSON dates hold)."""
-    if value.tzinfo is None or value.utcoffset() is None:
+    if not isinstance(value, datetime):
+        raise InvalidArgumentError(f"{where} must be a datetime, got {type(value).__name__}")
+    try:
+        offset = value.utcoffset()
+        if offset is not None:
+            value = value.astimezone(timezone.utc)
+    except OverflowError:
+        # datetime(1, 1, 1, tzinfo=+01:00) is in the year 0 in UTC, which Python cannot hold.
+        raise InvalidArgumentError(
+            f"{where}: {value.isoformat()} is outside the years 1 to 9999 in UTC"
+        ) from None
+    except (ValueError, TypeError) as exc:  # a tzinfo whose utcoffset() is not a valid offset
+        raise InvalidArgumentError(f"{where}: {exc}") from exc
+    if offset is None:
         raise InvalidArgumentError(
             f"{where}: naive datetime {value.isoformat()}; use an aware datetime "
             "(e.g. datetime.now(timezone.utc))"
         )
-    value = value.astimezone(timezone.utc)
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 

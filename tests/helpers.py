@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -11,6 +12,8 @@ from hector_mongo_session import (
     Event,
     EventActions,
     GetRequest,
+    InMemoryService,
+    MongoSessionService,
     Part,
     Session,
     SessionService,
@@ -70,3 +73,21 @@ def texts(session: Session) -> list[str]:
 def at(seconds: float) -> datetime:
     """T0 plus ``seconds``."""
     return T0 + timedelta(seconds=seconds)
+
+
+async def stored_documents(service: SessionService) -> dict[str, Any]:
+    """Everything a service stores, as raw documents: compare two to see what was written."""
+    if isinstance(service, InMemoryService):
+        return copy.deepcopy(
+            {
+                "sessions": service._sessions,
+                "app_states": service._app_states,
+                "user_states": service._user_states,
+            }
+        )
+    assert isinstance(service, MongoSessionService), type(service).__name__
+    shared = service._shared
+    stored: dict[str, Any] = {}
+    for collection in (service._sessions, shared.app_states, shared.user_states):
+        stored[collection.name] = await collection.find({}).sort("_id", 1).to_list(None)
+    return stored

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -20,10 +20,11 @@ from hector_mongo_session import (
     ListRequest,
     SessionError,
     SessionService,
+    SessionSnapshot,
 )
 
 from .conftest import MakeService
-from .helpers import APP, USER, create, reload, text_event, texts
+from .helpers import APP, USER, create, reload, stored_documents, text_event, texts
 
 BAD_IDS: list[Any] = [
     {"$ne": ""},
@@ -267,3 +268,45 @@ async def test_state_that_would_pass_16_mib_is_refused(service: SessionService) 
     with pytest.raises(DocumentTooLargeError):
         await service.append_event(session, text_event("x", delta={"b": nine_mib}))
     assert (await reload(service, session)).revision == 0
+
+
+# Aware datetimes whose UTC form falls outside the years 1..9999 Python (and BSON) holds.
+OVERFLOWING_DATETIMES = [
+    datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1))),
+    datetime(9999, 12, 31, 23, 30, tzinfo=timezone(timedelta(hours=-1))),
+]
+
+
+@pytest.mark.parametrize("when", OVERFLOWING_DATETIMES, ids=["year-0", "year-10000"])
+async def test_datetimes_that_overflow_in_utc_are_refused(
+    service: SessionService, when: datetime
+) -> None:
+    with pytest.raises(InvalidArgumentError, match="timestamp"):
+        text_event("x", at=when)
+    with pytest.raises(InvalidArgumentError, match="after"):
+        GetRequest(app_name=APP, user_id=USER, session_id="s", after=when)
+    with pytest.raises(InvalidArgumentError, match="snapshot"):
+        SessionSnapshot(app_name=APP, user_id=USER, session_id="s", created_at=when)
+    session = await create(service)
+    before = await stored_documents(service)
+    for key in ["k", "app:k", "user:k"]:
+        with pytest.raises(InvalidArgumentError, match="UTC"):
+            await create(service, session_id="new", state={key: {"when": when}})
+        with pytest.raises(InvalidArgumentError, match="UTC"):
+            await service.append_event(session, text_event("x", delta={"fine": 1, key: when}))
+    event = text_event("x")
+    event.custom_metadata = {"when": [when]}
+    with pytest.raises(InvalidArgumentError, match="custom_metadata"):
+        await service.append_event(session, event)
+    assert await stored_documents(service) == before, "a refused write stored something"
+    assert session.revision == 0
+
+
+async def test_the_extreme_datetimes_that_fit_round_trip(service: SessionService) -> None:
+    first = datetime(1, 1, 1, tzinfo=timezone.utc)
+    last = datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=timezone.utc)
+    session = await create(service, state={"first": first})
+    await service.append_event(session, text_event("x", at=first, delta={"last": last}))
+    stored = await reload(service, session)
+    assert stored.state.to_dict() == {"first": first, "last": last}
+    assert stored.events[0].timestamp == first
