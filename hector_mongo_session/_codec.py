@@ -15,6 +15,7 @@ import bson
 from bson import ObjectId
 
 from ._values import (
+    check_text,
     decode_value,
     encode_mapping,
     encode_value,
@@ -95,30 +96,34 @@ def _encode_part(part: Part, where: str) -> dict[str, Any]:
     if part.thinking is not None:
         doc["thinking"] = _string(part.thinking, f"{where}.thinking")
     if part.function_call is not None:
-        call = part.function_call
+        call, at = part.function_call, f"{where}.function_call"
         doc["function_call"] = without_none(
-            id=call.id,
-            name=call.name,
-            args=encode_mapping(call.args, f"{where}.function_call.args"),
+            id=_optional_string(call.id, f"{at}.id"),
+            name=_string(call.name, f"{at}.name"),
+            args=encode_mapping(call.args, f"{at}.args"),
         )
     if part.function_response is not None:
-        response = part.function_response
+        response, at = part.function_response, f"{where}.function_response"
         doc["function_response"] = without_none(
-            id=response.id,
-            name=response.name,
-            response=encode_mapping(response.response, f"{where}.function_response.response"),
+            id=_optional_string(response.id, f"{at}.id"),
+            name=_string(response.name, f"{at}.name"),
+            response=encode_mapping(response.response, f"{at}.response"),
         )
     if part.data is not None:
         doc["data"] = encode_mapping(part.data, f"{where}.data")
     if part.inline_data is not None:
-        blob = part.inline_data
+        blob, at = part.inline_data, f"{where}.inline_data"
         doc["inline_data"] = without_none(
-            mime_type=blob.mime_type, data=bytes(blob.data), display_name=blob.display_name
+            mime_type=_string(blob.mime_type, f"{at}.mime_type"),
+            data=bytes(blob.data),
+            display_name=_optional_string(blob.display_name, f"{at}.display_name"),
         )
     if part.file_data is not None:
-        file = part.file_data
+        file, at = part.file_data, f"{where}.file_data"
         doc["file_data"] = without_none(
-            file_uri=file.file_uri, mime_type=file.mime_type, display_name=file.display_name
+            file_uri=_string(file.file_uri, f"{at}.file_uri"),
+            mime_type=_optional_string(file.mime_type, f"{at}.mime_type"),
+            display_name=_optional_string(file.display_name, f"{at}.display_name"),
         )
     if part.metadata is not None:
         doc["metadata"] = encode_mapping(part.metadata, f"{where}.metadata")
@@ -134,12 +139,14 @@ def _encode_actions(actions: EventActions) -> dict[str, Any]:
             actions.artifact_delta, "event.actions.artifact_delta"
         )
     if actions.transfer_to_agent is not None:
-        doc["transfer_to_agent"] = actions.transfer_to_agent
+        doc["transfer_to_agent"] = _string(
+            actions.transfer_to_agent, "event.actions.transfer_to_agent"
+        )
     for flag in ("escalate", "skip_summarization", "require_input"):
         if getattr(actions, flag):
             doc[flag] = True
     if actions.input_prompt is not None:
-        doc["input_prompt"] = actions.input_prompt
+        doc["input_prompt"] = _string(actions.input_prompt, "event.actions.input_prompt")
     return doc
 
 
@@ -151,7 +158,11 @@ def _string(value: object, where: str, *, allow_empty: bool = True) -> str:
     # Models may be mutated after validation; re-check what reaches storage.
     if not isinstance(value, str) or (not allow_empty and not value):
         raise InvalidArgumentError(f"{where} must be a {'' if allow_empty else 'non-empty '}string")
-    return value
+    return check_text(value, where)
+
+
+def _optional_string(value: object, where: str) -> str | None:
+    return None if value is None else _string(value, where)
 
 
 def decode_state(stored: Mapping[str, Any] | None) -> dict[str, Any]:

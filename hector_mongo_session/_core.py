@@ -29,6 +29,7 @@ from ._values import (
     check_key,
     encode_mapping,
     from_bson_datetime,
+    lone_surrogate,
     to_bson_datetime,
 )
 from .errors import InvalidArgumentError, StaleSessionError
@@ -157,7 +158,7 @@ def decode_page_token(token: str) -> tuple[datetime, str, str]:
         millis, user_id, session_id = json.loads(raw)
         if not (
             isinstance(millis, int) and isinstance(user_id, str) and isinstance(session_id, str)
-        ):
+        ) or (lone_surrogate(user_id) or lone_surrogate(session_id)):
             raise ValueError(token)
         when = _EPOCH + timedelta(milliseconds=millis)
     except (ValueError, TypeError, binascii.Error, OverflowError, OSError) as exc:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, StrictStr, ValidationError
 from typing_extensions import Self
 
+from ._values import lone_surrogate
 from .errors import InvalidArgumentError
 
 MAX_ID_LENGTH = 256
@@ -56,6 +57,9 @@ def _check_id(value: str) -> str:
         raise ValueError(f"must be at most {MAX_ID_LENGTH} characters, got {len(value)}")
     if "\x00" in value:
         raise ValueError("must not contain a NUL character")
+    problem = lone_surrogate(value)
+    if problem is not None:
+        raise ValueError(f"must be valid Unicode text, got {problem}")
     return value
 
 
@@ -70,7 +74,7 @@ def check_id(value: object, name: str) -> str:
 
 
 Id = Annotated[StrictStr, AfterValidator(_check_id)]
-"""An identifier: a non-empty string of at most 256 characters without NUL.
+"""An identifier: a non-empty string of at most 256 characters without NUL or lone surrogates.
 
 Only real ``str`` values are accepted (strict), so a query operator such as
 ``{"$ne": ""}`` can never reach a database filter."""

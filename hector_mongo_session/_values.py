@@ -27,6 +27,8 @@ and a value sits a few levels down inside a session document)."""
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
 _ESCAPES = {"%": "%25", ".": "%2E", "$": "%24"}
 _UNESCAPES = {"%25": "%", "%2E": ".", "%24": "$"}
 _ESCAPED = re.compile("%25|%2E|%24")
@@ -46,6 +48,32 @@ def unescape_key(key: str) -> str:
     return _ESCAPED.sub(lambda match: _UNESCAPES[match.group(0)], key)
 
 
+def lone_surrogate(text: str) -> str | None:
+    """Describe the first lone surrogate in ``text`` (``None`` when there is none).
+
+    A str can hold code points U+D800..U+DFFF (``"x\\ud800"``, or ``"\\ud83d\\ude00"``, which
+    is two of them, not an emoji): they are not Unicode text, and neither UTF-8 nor BSON can
+    encode them, so they are refused before anything is written.
+    """
+    if text.isascii():
+        return None
+    found = _SURROGATE.search(text)
+    if found is None:
+        return None
+    return f"a lone surrogate {found.group()!a} at position {found.start()}"
+
+
+def check_text(text: str, where: str) -> str:
+    """Return ``text`` unless it holds a lone surrogate (see :func:`lone_surrogate`)."""
+    problem = lone_surrogate(text)
+    if problem is not None:
+        raise InvalidArgumentError(
+            f"{where}: the string holds {problem}, which is not valid Unicode text "
+            "(UTF-8 and BSON cannot store it)"
+        )
+    return text
+
+
 def check_key(key: object, where: str) -> str:
     """Return ``key`` if it can be a state or mapping key, else raise."""
     if not isinstance(key, str):
@@ -54,7 +82,7 @@ def check_key(key: object, where: str) -> str:
         raise InvalidArgumentError(f"{where}: keys must not be empty")
     if "\x00" in key:
         raise InvalidArgumentError(f"{where}: key {key!r} contains a NUL character")
-    return key
+    return check_text(key, f"{where}: key {key!r}")
 
 
 def to_utc_millis(value: datetime, where: str) -> datetime:
@@ -102,6 +130,7 @@ def encode_value(value: Any, where: str, depth: int = 0) -> Any:
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, str):
+        check_text(value, where)
         # str subclasses (enums) are stored, and so read back, as plain strings.
         return value if type(value) is str else str.__str__(value)
     if isinstance(value, int):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -11,13 +13,21 @@ from hector_mongo_session import (
     MAX_DOCUMENT_BYTES,
     MAX_ID_LENGTH,
     MAX_NESTING_DEPTH,
+    Blob,
+    Content,
     CreateRequest,
     DeleteRequest,
     DocumentTooLargeError,
+    Event,
+    EventActions,
     EventTooLargeError,
+    FileData,
+    FunctionCall,
+    FunctionResponse,
     GetRequest,
     InvalidArgumentError,
     ListRequest,
+    Part,
     SessionError,
     SessionService,
     SessionSnapshot,
@@ -310,3 +320,74 @@ async def test_the_extreme_datetimes_that_fit_round_trip(service: SessionService
     stored = await reload(service, session)
     assert stored.state.to_dict() == {"first": first, "last": last}
     assert stored.events[0].timestamp == first
+
+
+LONE_SURROGATES = ["x\ud800", "\udfff", "\ud83d\ude00"]  # the last: a pair, not an emoji
+
+
+@pytest.mark.parametrize("text", LONE_SURROGATES, ids=ascii)
+@pytest.mark.parametrize("field", ["app_name", "user_id", "session_id"])
+def test_ids_with_lone_surrogates_are_refused(field: str, text: str) -> None:
+    ids: dict[str, Any] = {"app_name": APP, "user_id": USER, "session_id": "s", field: text}
+    for request_type in (CreateRequest, GetRequest, DeleteRequest):
+        with pytest.raises(InvalidArgumentError, match="surrogate"):
+            request_type(**ids)
+    with pytest.raises(InvalidArgumentError, match="surrogate"):
+        Event(id=text)
+
+
+def _events_holding(text: str) -> list[Any]:
+    """Events with ``text`` in each kind of string an event has."""
+    calls = [
+        Part(function_call=FunctionCall(name=text)),
+        Part(function_call=FunctionCall(name="f", id=text, args={"a": text})),
+        Part(function_response=FunctionResponse(name="f", response={text: 1})),
+        Part(data={"nested": [{"deep": text}]}),
+        Part(inline_data=Blob(mime_type=text, data=b"")),
+        Part(file_data=FileData(file_uri=text)),
+        Part(thinking=text),
+        Part(text="ok", metadata={"m": text}),
+    ]
+    fields: dict[str, Any] = {"author": text, "invocation_id": text, "branch": text}
+    events = [text_event("ok", **{name: value}) for name, value in fields.items()]
+    events += [text_event(text), text_event("ok", error_message=text)]
+    events += [
+        text_event("ok", long_running_tool_ids=[text]),
+        text_event("ok", custom_metadata={text: 1}),
+    ]
+    events += [Event(content=Content(role=text))]
+    events += [Event(content=Content(role="model", parts=[part])) for part in calls]
+    events += [
+        Event(actions=EventActions(transfer_to_agent=text)),
+        Event(actions=EventActions(input_prompt=text, require_input=True)),
+        Event(actions=EventActions(artifact_delta={text: 1})),
+    ]
+    return events
+
+
+@pytest.mark.parametrize("text", LONE_SURROGATES, ids=ascii)
+async def test_strings_with_lone_surrogates_are_refused_and_nothing_is_written(
+    service: SessionService, text: str
+) -> None:
+    session = await create(service)
+    before = await stored_documents(service)
+    for state in ({"k": text}, {text: 1}, {"app:k": [text]}, {"user:k": {"v": text}}):
+        with pytest.raises(InvalidArgumentError, match="surrogate"):
+            await create(service, session_id="new", state=state)
+        with pytest.raises(InvalidArgumentError, match="surrogate"):
+            await service.append_event(session, text_event("x", delta={"fine": 1, **state}))
+    for event in _events_holding(text):
+        with pytest.raises(InvalidArgumentError, match="surrogate"):
+            await service.append_event(session, event)
+    assert await stored_documents(service) == before, "a refused write stored something"
+    assert session.revision == 0
+    assert [snapshot async for snapshot in service.export_snapshots()]  # still readable
+
+
+async def test_a_forged_page_token_with_a_lone_surrogate_is_refused(
+    service: SessionService,
+) -> None:
+    raw = json.dumps([0, "u", "s\ud800"]).encode()  # what list() encodes, with a bad id
+    token = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    with pytest.raises(InvalidArgumentError, match="page_token"):
+        await service.list(ListRequest(app_name=APP, page_token=token))
