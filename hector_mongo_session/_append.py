@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from ._codec import bson_size, encode_event
+from ._codec import bson_size, checked_state_delta, encode_event
 from ._core import ScopeUpdate, expect
 from ._sizing import (
     MAX_DOCUMENT_BYTES,
@@ -88,7 +88,7 @@ def plan_append(session: Session, events: Sequence[Event], *, bounds: WindowBoun
     encoded_deltas: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = []
     for index, event in enumerate(events):
         expect(event, Event)
-        delta = event.actions.state_delta
+        delta = checked_state_delta(event)
         stored_delta = {key: value for key, value in delta.items() if not _is_temp(key)}
         if len(stored_delta) != len(delta):
             # temp: keys never reach storage, not even inside the stored event; the caller's

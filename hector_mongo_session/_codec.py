@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import bson
 from bson import ObjectId
 
+from ._model import check_id
 from ._values import (
+    check_key,
     check_text,
     decode_value,
     encode_mapping,
@@ -23,10 +25,22 @@ from ._values import (
     from_bson_datetime,
     to_bson_datetime,
     to_utc_millis,
+    unescape_key,
 )
 from .errors import InvalidArgumentError
-from .models import Content, Event, EventActions, Part
+from .models import (
+    Blob,
+    Content,
+    Event,
+    EventActions,
+    FileData,
+    FunctionCall,
+    FunctionResponse,
+    Part,
+)
 from .state import merge_scopes
+
+_T = TypeVar("_T")
 
 SCHEMA_VERSION = 2
 """Version of the stored document layout, written into every document (1: release 0.1,
@@ -34,11 +48,15 @@ whose session documents have no ``seq`` on events and no archive)."""
 
 
 def encode_event(event: Event, *, seq: int | None = None) -> dict[str, Any]:
-    """Return the stored document of ``event`` at position ``seq`` (validating everything
-    in it; the event's own ``seq`` is not stored: storage assigns it)."""
-    if not isinstance(event, Event):
-        raise InvalidArgumentError(f"expected an Event, got {type(event).__name__}")
-    doc: dict[str, Any] = {"id": _string(event.id, "event.id", allow_empty=False)}
+    """Return the stored document of ``event`` at position ``seq``, checking every field.
+
+    The event's own ``seq`` is not stored: storage assigns it. Models are validated when
+    built and when assigned to, but their lists and dicts can be changed in place and
+    ``model_construct`` skips validation: whatever is encoded is checked here, so that
+    nothing is stored which could not be read back.
+    """
+    _instance(event, Event, "event")
+    doc: dict[str, Any] = {"id": check_id(event.id, "event.id")}
     if seq is not None:
         doc["seq"] = seq
     doc["timestamp"] = to_bson_datetime(to_utc_millis(event.timestamp, "event.timestamp"))
@@ -48,7 +66,7 @@ def encode_event(event: Event, *, seq: int | None = None) -> dict[str, Any]:
             doc[name] = value
     if event.content is not None:
         doc["content"] = _encode_content(event.content)
-    actions = _encode_actions(event.actions)
+    actions = _encode_actions(_instance(event.actions, EventActions, "event.actions"))
     if actions:
         doc["actions"] = actions
     for flag in ("partial", "turn_complete", "interrupted"):
@@ -58,14 +76,30 @@ def encode_event(event: Event, *, seq: int | None = None) -> dict[str, Any]:
         value = getattr(event, name)
         if value is not None:
             doc[name] = _string(value, f"event.{name}")
-    if event.long_running_tool_ids:
+    tool_ids = _instance(event.long_running_tool_ids, list, "event.long_running_tool_ids")
+    if tool_ids:
         doc["long_running_tool_ids"] = [
-            _string(tool_id, "event.long_running_tool_ids")
-            for tool_id in event.long_running_tool_ids
+            _string(tool_id, f"event.long_running_tool_ids[{i}]")
+            for i, tool_id in enumerate(tool_ids)
         ]
     if event.custom_metadata is not None:
         doc["custom_metadata"] = encode_mapping(event.custom_metadata, "event.custom_metadata")
     return doc
+
+
+def checked_state_delta(event: Event) -> Mapping[str, Any]:
+    """The state delta of ``event`` after checking its shape (a mapping with string keys)."""
+    _instance(event, Event, "event")
+    actions = _instance(event.actions, EventActions, "event.actions")
+    delta = actions.state_delta
+    if not isinstance(delta, Mapping):
+        raise InvalidArgumentError(
+            f"event.actions.state_delta must be a mapping, got {type(delta).__name__}"
+        )
+    for key in delta:
+        if not isinstance(key, str):  # the rest of a key's checks come with its encoding
+            check_key(key, "event.actions.state_delta")
+    return delta
 
 
 def decode_event(doc: Mapping[str, Any]) -> Event:
@@ -80,30 +114,33 @@ def decode_event(doc: Mapping[str, Any]) -> Event:
     return Event.model_validate(data)
 
 
-def _encode_content(content: Content) -> dict[str, Any]:
+def _encode_content(content: object) -> dict[str, Any]:
+    content = _instance(content, Content, "event.content")
+    parts = _instance(content.parts, list, "event.content.parts")
     return {
         "role": _string(content.role, "event.content.role"),
-        "parts": [
-            _encode_part(part, f"event.content.parts[{i}]") for i, part in enumerate(content.parts)
-        ],
+        "parts": [_encode_part(part, f"event.content.parts[{i}]") for i, part in enumerate(parts)],
     }
 
 
-def _encode_part(part: Part, where: str) -> dict[str, Any]:
+def _encode_part(part: object, where: str) -> dict[str, Any]:
+    part = _instance(part, Part, where)
     doc: dict[str, Any] = {}
     if part.text is not None:
         doc["text"] = _string(part.text, f"{where}.text")
     if part.thinking is not None:
         doc["thinking"] = _string(part.thinking, f"{where}.thinking")
     if part.function_call is not None:
-        call, at = part.function_call, f"{where}.function_call"
+        at = f"{where}.function_call"
+        call = _instance(part.function_call, FunctionCall, at)
         doc["function_call"] = without_none(
             id=_optional_string(call.id, f"{at}.id"),
             name=_string(call.name, f"{at}.name"),
             args=encode_mapping(call.args, f"{at}.args"),
         )
     if part.function_response is not None:
-        response, at = part.function_response, f"{where}.function_response"
+        at = f"{where}.function_response"
+        response = _instance(part.function_response, FunctionResponse, at)
         doc["function_response"] = without_none(
             id=_optional_string(response.id, f"{at}.id"),
             name=_string(response.name, f"{at}.name"),
@@ -112,18 +149,25 @@ def _encode_part(part: Part, where: str) -> dict[str, Any]:
     if part.data is not None:
         doc["data"] = encode_mapping(part.data, f"{where}.data")
     if part.inline_data is not None:
-        blob, at = part.inline_data, f"{where}.inline_data"
+        at = f"{where}.inline_data"
+        blob = _instance(part.inline_data, Blob, at)
         doc["inline_data"] = without_none(
             mime_type=_string(blob.mime_type, f"{at}.mime_type"),
-            data=bytes(blob.data),
+            data=bytes(_instance(blob.data, bytes, f"{at}.data")),
             display_name=_optional_string(blob.display_name, f"{at}.display_name"),
         )
     if part.file_data is not None:
-        file, at = part.file_data, f"{where}.file_data"
+        at = f"{where}.file_data"
+        file = _instance(part.file_data, FileData, at)
         doc["file_data"] = without_none(
             file_uri=_string(file.file_uri, f"{at}.file_uri"),
             mime_type=_optional_string(file.mime_type, f"{at}.mime_type"),
             display_name=_optional_string(file.display_name, f"{at}.display_name"),
+        )
+    if len(doc) != 1:
+        raise InvalidArgumentError(
+            f"{where}: a Part holds exactly one of text, thinking, function_call, "
+            f"function_response, data, inline_data, file_data; got {', '.join(doc) or 'none'}"
         )
     if part.metadata is not None:
         doc["metadata"] = encode_mapping(part.metadata, f"{where}.metadata")
@@ -135,9 +179,15 @@ def _encode_actions(actions: EventActions) -> dict[str, Any]:
     if actions.state_delta:
         doc["state_delta"] = encode_mapping(actions.state_delta, "event.actions.state_delta")
     if actions.artifact_delta:
-        doc["artifact_delta"] = encode_mapping(
-            actions.artifact_delta, "event.actions.artifact_delta"
-        )
+        where = "event.actions.artifact_delta"
+        artifacts = encode_mapping(actions.artifact_delta, where)
+        for name, version in artifacts.items():
+            if type(version) is not int:
+                raise InvalidArgumentError(
+                    f"{where}[{unescape_key(name)!r}]: an artifact version is an int, "
+                    f"got {type(version).__name__}"
+                )
+        doc["artifact_delta"] = artifacts
     if actions.transfer_to_agent is not None:
         doc["transfer_to_agent"] = _string(
             actions.transfer_to_agent, "event.actions.transfer_to_agent"
@@ -154,11 +204,16 @@ def without_none(**fields: Any) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value is not None}
 
 
-def _string(value: object, where: str, *, allow_empty: bool = True) -> str:
-    # Models may be mutated after validation; re-check what reaches storage.
-    if not isinstance(value, str) or (not allow_empty and not value):
-        raise InvalidArgumentError(f"{where} must be a {'' if allow_empty else 'non-empty '}string")
-    return check_text(value, where)
+def _instance(value: object, cls: type[_T], where: str) -> _T:
+    if not isinstance(value, cls):
+        raise InvalidArgumentError(f"{where} must be a {cls.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _string(value: object, where: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidArgumentError(f"{where} must be a str, got {type(value).__name__}")
+    return value if value.isascii() else check_text(value, where)
 
 
 def _optional_string(value: object, where: str) -> str | None:

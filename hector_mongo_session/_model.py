@@ -14,14 +14,24 @@ MAX_ID_LENGTH = 256
 """Longest accepted app name, user id, session id or event id, in characters."""
 
 
+_UNSET: Any = object()
+
+
 class Model(BaseModel):
     """A pydantic model whose validation errors are :class:`InvalidArgumentError` (a ValueError).
 
     Callers catch one error root for everything this library refuses; the pydantic error is
-    kept as ``__cause__`` and its text is the message.
+    kept as ``__cause__`` and its text is the message. Assignments are validated too, and a
+    refused one leaves the model as it was. (What is changed in place, such as a list or a
+    dict of a model, is checked again when it is encoded for storage.)
     """
 
-    model_config = ConfigDict(extra="forbid", ser_json_bytes="base64", val_json_bytes="base64")
+    model_config = ConfigDict(
+        extra="forbid",
+        validate_assignment=True,
+        ser_json_bytes="base64",
+        val_json_bytes="base64",
+    )
 
     def __init__(self, /, **data: Any) -> None:
         try:
@@ -30,9 +40,15 @@ class Model(BaseModel):
             raise InvalidArgumentError(str(exc)) from exc
 
     def __setattr__(self, name: str, value: Any) -> None:
+        previous = self.__dict__.get(name, _UNSET)
+        fields_set = set(self.__pydantic_fields_set__)
         try:
             super().__setattr__(name, value)
         except ValidationError as exc:
+            # Model validators run after the field is set: put the old value back.
+            if previous is not _UNSET:
+                self.__dict__[name] = previous
+            object.__setattr__(self, "__pydantic_fields_set__", fields_set)
             raise InvalidArgumentError(str(exc)) from exc
 
     @classmethod

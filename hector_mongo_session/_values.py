@@ -82,13 +82,17 @@ def check_key(key: object, where: str) -> str:
         raise InvalidArgumentError(f"{where}: keys must not be empty")
     if "\x00" in key:
         raise InvalidArgumentError(f"{where}: key {key!r} contains a NUL character")
-    return check_text(key, f"{where}: key {key!r}")
+    if not key.isascii():  # the common case needs no scan (nor this message)
+        check_text(key, f"{where}: key {key!r}")
+    return key
 
 
 def to_utc_millis(value: datetime, where: str) -> datetime:
     """Return an aware datetime as UTC truncated to milliseconds (what BSON dates hold)."""
     if not isinstance(value, datetime):
         raise InvalidArgumentError(f"{where} must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is timezone.utc and not value.microsecond % 1000:
+        return value  # already normalised (every validated model time): replace() is slow
     try:
         offset = value.utcoffset()
         if offset is not None:
@@ -130,7 +134,8 @@ def encode_value(value: Any, where: str, depth: int = 0) -> Any:
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, str):
-        check_text(value, where)
+        if not value.isascii():
+            check_text(value, where)
         # str subclasses (enums) are stored, and so read back, as plain strings.
         return value if type(value) is str else str.__str__(value)
     if isinstance(value, int):
@@ -178,6 +183,8 @@ def decode_value(value: Any) -> Any:
 
 def encode_mapping(values: Mapping[str, Any], where: str) -> dict[str, Any]:
     """Encode a free-form mapping (keys escaped, values encoded)."""
+    if not isinstance(values, Mapping):
+        raise InvalidArgumentError(f"{where} must be a mapping, got {type(values).__name__}")
     return {
         escape_key(check_key(key, where)): encode_value(value, f"{where}[{key!r}]", 1)
         for key, value in values.items()

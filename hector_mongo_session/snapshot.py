@@ -20,6 +20,7 @@ from pydantic import Field, field_validator
 from ._codec import (
     SCHEMA_VERSION,
     bson_size,
+    checked_state_delta,
     decode_event,
     decode_merged_state,
     decode_state,
@@ -116,7 +117,7 @@ def encode_snapshot(snapshot: SessionSnapshot, *, bounds: WindowBounds | None) -
     dropped = count - len(events)
     documents = [encode_event(event, seq=dropped + i + 1) for i, event in enumerate(events)]
     sizes = [bson_size(doc) for doc in documents]
-    times = [event.timestamp for event in events]
+    times = [to_utc_millis(event.timestamp, "event.timestamp") for event in events]
     created = snapshot.created_at or (min(times) if times else utc_now())
     updated = snapshot.last_update_time or max([created, *times])
     document: dict[str, Any] = {
@@ -274,7 +275,7 @@ def encode_batch(
 
 
 def _without_temp(event: Event) -> Event:
-    delta = event.actions.state_delta
+    delta = checked_state_delta(event)
     if not any(key.startswith(KEY_PREFIX_TEMP) for key in delta):
         return event
     kept = {key: value for key, value in delta.items() if not key.startswith(KEY_PREFIX_TEMP)}

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from hector_mongo_session import (
     MAX_DOCUMENT_BYTES,
@@ -181,19 +182,97 @@ async def test_bad_state_keys_are_refused(service: SessionService, key: str) -> 
     assert (await reload(service, session)).revision == 0
 
 
-async def test_an_event_mutated_after_validation_is_checked_again(
-    service: SessionService,
+def test_assignments_to_models_are_validated() -> None:
+    event = text_event("x", delta={"k": 1})
+    content, actions = event.content, event.actions
+    assert content is not None
+    original = event.model_copy(deep=True)
+    bad: list[tuple[Any, str, Any]] = [
+        (event, "id", "x" * 10_000),
+        (event, "id", "nul\x00"),
+        (event, "id", ""),
+        (event, "timestamp", datetime(2026, 1, 1)),  # naive
+        (event, "content", "text"),
+        (event, "actions", None),
+        (event, "long_running_tool_ids", "call-1"),
+        (actions, "artifact_delta", "notes.txt"),
+        (actions, "state_delta", {"": 1}),
+        (content, "parts", ["text"]),
+        (content.parts[0], "text", None),  # a part holds exactly one kind
+    ]
+    for model, name, value in bad:
+        with pytest.raises(InvalidArgumentError, match=name):
+            setattr(model, name, value)
+    assert event == original, "a refused assignment changed the model"
+    event.timestamp = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=timezone(timedelta(hours=2)))
+    assert event.timestamp == datetime(2026, 1, 1, 10, 0, 0, 123000, tzinfo=timezone.utc)
+
+
+def _unchecked(model: type[BaseModel], **fields: Any) -> Any:
+    """A model built without validation."""
+    return model.model_construct(**fields)
+
+
+def _events_changed_in_place() -> list[tuple[str, Event]]:
+    """Events whose lists or dicts were changed after validation, or that skipped it."""
+    cases: list[tuple[str, Event]] = []
+    changed: Any = text_event("x")
+    changed.actions.artifact_delta["notes.txt"] = "v2"
+    cases.append(("artifact_delta", changed))
+    changed = text_event("x")
+    changed.content.parts.append("more text")
+    cases.append(("parts", changed))
+    changed = text_event("x")
+    changed.long_running_tool_ids.append(7)
+    cases.append(("long_running_tool_ids", changed))
+    changed = text_event("x")
+    changed.actions.state_delta[7] = 1
+    cases.append(("state_delta", changed))
+    for name, value in [
+        ("id", "x" * 10_000),
+        ("id", "nul\x00"),
+        ("id", 7),
+        ("timestamp", "2026-01-01T00:00:00Z"),
+        ("content", "hi"),
+        ("actions", {"state_delta": {}}),
+        ("custom_metadata", ["not", "a", "mapping"]),
+        ("long_running_tool_ids", "call-1"),
+    ]:
+        cases.append((name, _unchecked(Event, **{name: value})))
+    parts: list[tuple[str, Any]] = [
+        ("exactly one", _unchecked(Part, text="a", thinking="b")),
+        ("exactly one", _unchecked(Part)),
+        ("data", _unchecked(Part, inline_data=_unchecked(Blob, mime_type="x", data="s"))),
+        ("name", _unchecked(Part, function_call=_unchecked(FunctionCall, name=None))),
+        ("args", Part(function_call=_unchecked(FunctionCall, name="f", args=["a"]))),
+        ("function_response", _unchecked(Part, function_response={"name": "f"})),
+        ("file_uri", Part(file_data=_unchecked(FileData, file_uri=b"x"))),
+    ]
+    for name, part in parts:
+        cases.append((name, Event(content=_unchecked(Content, role="model", parts=[part]))))
+    cases.append(("role", Event(content=_unchecked(Content, role=None, parts=[]))))
+    return cases
+
+
+@pytest.mark.parametrize(("name", "event"), _events_changed_in_place(), ids=lambda v: str(v)[:20])
+async def test_an_event_changed_after_validation_is_checked_again(
+    service: SessionService, name: str, event: Event
 ) -> None:
     session = await create(service)
-    event = text_event("x")
-    event.timestamp = datetime(2026, 1, 1)  # naive, assigned after validation
-    with pytest.raises(InvalidArgumentError, match="naive"):
+    await service.append_event(session, text_event("before"))
+    before = await stored_documents(service)
+    with pytest.raises(InvalidArgumentError, match=name):
         await service.append_event(session, event)
-    event = text_event("x")
-    event.id = ""
-    with pytest.raises(InvalidArgumentError, match="id"):
-        await service.append_event(session, event)
-    assert (await reload(service, session)).revision == 0
+    snapshot = SessionSnapshot(app_name=APP, user_id=USER, session_id="imported")
+    snapshot.events.extend([text_event("first"), event])
+    [outcome] = await service.import_snapshots([snapshot])
+    assert isinstance(outcome, InvalidArgumentError), outcome
+    assert name in str(outcome)
+    assert await stored_documents(service) == before, "a refused event was stored"
+    assert session.revision == 1
+    stored = await reload(service, session)
+    assert [event.text for event in stored.events] == ["before"]
+    assert [snapshot async for snapshot in service.export_snapshots()]
 
 
 def test_event_refuses_a_naive_timestamp() -> None:
