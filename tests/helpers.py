@@ -83,11 +83,13 @@ async def stored_documents(service: SessionService) -> dict[str, Any]:
                 "sessions": service._sessions,
                 "app_states": service._app_states,
                 "user_states": service._user_states,
+                "archive": service._archive,
             }
         )
     assert isinstance(service, MongoSessionService), type(service).__name__
     shared = service._shared
     stored: dict[str, Any] = {}
-    for collection in (service._sessions, shared.app_states, shared.user_states):
+    collections = [service._sessions, service._archive.collection]
+    for collection in (*collections, shared.app_states, shared.user_states):
         stored[collection.name] = await collection.find({}).sort("_id", 1).to_list(None)
     return stored
