@@ -24,7 +24,7 @@ from ._sizing import (
 from ._values import decode_value, encode_mapping, escape_key
 from ._window import WindowBounds
 from .errors import EventIdConflictError, InvalidArgumentError
-from .models import Event
+from .models import Event, utc_now
 from .session import Session, StoredShape
 from .state import KEY_PREFIX_TEMP, split_by_scope
 
@@ -57,7 +57,9 @@ class AppendPlan:
     stored_after: StoredShape
     """The handle's stored shape after the append."""
     timestamp: datetime
-    """The newest timestamp of the appended events."""
+    """The newest timestamp of the appended events, but never later than now: the session's
+    ``last_update_time`` becomes the later of this and its previous value (so one event from
+    a clock far ahead cannot pin the session to the top of every list)."""
     move: Move | None = None
     """Window events to archive first (``None``: the window has room)."""
     needs_sizes: bool = False
@@ -136,7 +138,7 @@ def plan_append(session: Session, events: Sequence[Event], *, bounds: WindowBoun
         user_update=user_update,
         live_delta=live_delta,
         stored_after=shape,
-        timestamp=max(event.timestamp for event in events),
+        timestamp=min(max(event.timestamp for event in events), utc_now()),
         revision=session.revision,
     )
     if shape.schema_version < 2:

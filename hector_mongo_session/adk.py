@@ -17,7 +17,8 @@ missing session raises ADK's ``SessionNotFoundError`` and through a stale sessio
 ``StaleSessionError``. Differences (see the README): a ``None`` in a state delta deletes
 the key (ADK's stores keep a ``None`` value); ids are non-empty strings, so an empty
 ``user_id`` is refused; a state value BSON cannot hold (a function) is refused, not stored
-as ``str(value)``.
+as ``str(value)``; an event stamped later than the append's clock moves
+``last_update_time`` to that clock's now, not to its own timestamp.
 """
 
 from __future__ import annotations

@@ -118,8 +118,11 @@ def encode_snapshot(snapshot: SessionSnapshot, *, bounds: WindowBounds | None) -
     documents = [encode_event(event, seq=dropped + i + 1) for i, event in enumerate(events)]
     sizes = [bson_size(doc) for doc in documents]
     times = [to_utc_millis(event.timestamp, "event.timestamp") for event in events]
-    created = snapshot.created_at or (min(times) if times else utc_now())
-    updated = snapshot.last_update_time or max([created, *times])
+    # Like an append's, an import's times are never later than the write (a source with a
+    # clock far ahead would pin its sessions to the top of every list).
+    now = utc_now()
+    created = min(snapshot.created_at or (min(times) if times else now), now)
+    updated = min(snapshot.last_update_time or max([created, *times]), now)
     document: dict[str, Any] = {
         "_id": ObjectId(),
         "app_name": snapshot.app_name,

@@ -3,6 +3,7 @@ real ADK Runner with a scripted model, on every backend."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -348,7 +349,8 @@ async def test_the_stale_error_has_adks_wording(adk: AdkSessionService) -> None:
 
 async def test_last_update_time_keeps_the_events_exact_float(adk: AdkSessionService) -> None:
     session = await adk.create_session(app_name=APP, user_id=USER)
-    when = session.last_update_time + 10.000_123_4
+    when = session.last_update_time + 0.010_123_4
+    await asyncio.sleep(0.02)  # an event time in the past (a future one is clamped to now)
     await adk.append_event(session, _text("user", "one", timestamp=when))
     assert session.last_update_time == when
     for config in (

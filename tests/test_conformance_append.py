@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -151,7 +152,8 @@ async def test_a_handle_stays_current_through_its_own_appends(service: SessionSe
 
 async def test_last_update_time_follows_the_events(service: SessionService) -> None:
     session = await create(service)
-    later = session.last_update_time + timedelta(hours=1)
+    later = session.last_update_time + timedelta(milliseconds=1)
+    await asyncio.sleep(0.005)  # an event time in the past (a future one is clamped to now)
     await service.append_event(session, text_event("x", at=later))
     assert session.last_update_time == later
     assert (await reload(service, session)).last_update_time == later

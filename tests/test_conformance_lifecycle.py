@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timezone
+import asyncio
+from datetime import datetime, timezone
 
 import pytest
 
@@ -14,6 +15,8 @@ from hector_mongo_session import (
     SessionAlreadyExistsError,
     SessionNotFoundError,
     SessionService,
+    SessionSnapshot,
+    utc_now,
 )
 
 from .conftest import MakeService
@@ -128,7 +131,8 @@ async def test_list_is_newest_first_without_events_with_merged_state(
 ) -> None:
     first = await create(service, session_id="first", state={"k": "first", "user:u": 1})
     second = await create(service, session_id="second", state={"app:a": 2})
-    await service.append_event(first, text_event("a", at=first.last_update_time.replace(year=2030)))
+    await asyncio.sleep(0.002)  # a later millisecond
+    await service.append_event(first, text_event("a"))
     page = await service.list(ListRequest(app_name=APP, user_id=USER))
     assert [s.id for s in page.sessions] == ["first", "second"]
     assert page.next_page_token is None
@@ -138,6 +142,39 @@ async def test_list_is_newest_first_without_events_with_merged_state(
     assert listed.revision == 1
     assert listed.event_count == 1
     assert second.id == page.sessions[1].id
+
+
+async def test_an_event_from_the_future_does_not_pin_its_session_to_the_top(
+    service: SessionService,
+) -> None:
+    future = datetime(2099, 1, 1, tzinfo=timezone.utc)
+    pinned = await create(service, session_id="pinned")
+    await service.append_event(pinned, text_event("from a clock far ahead", at=future))
+    assert pinned.last_update_time <= utc_now(), "last_update_time is later than the write"
+    stored = await reload(service, pinned)
+    assert stored.last_update_time == pinned.last_update_time
+    assert stored.events[0].timestamp == future, "the event keeps its own time"
+    await service.import_snapshots(
+        [
+            SessionSnapshot(
+                app_name=APP,
+                user_id=USER,
+                session_id="imported",
+                events=[text_event("imported", at=future)],
+                last_update_time=future,
+            )
+        ]
+    )
+    await asyncio.sleep(0.002)  # a later millisecond
+    later = await create(service, session_id="later")
+    await service.append_event(later, text_event("now"))
+    page = await service.list(ListRequest(app_name=APP, user_id=USER))
+    assert page.sessions[0].id == "later", [s.id for s in page.sessions]
+    # an event from the past does not move last_update_time back either
+    await service.append_event(
+        stored, text_event("old", at=datetime(2001, 1, 1, tzinfo=timezone.utc))
+    )
+    assert (await reload(service, stored)).last_update_time == pinned.last_update_time
 
 
 async def test_list_pages_through_every_session_exactly_once(service: SessionService) -> None:

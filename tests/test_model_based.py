@@ -232,11 +232,14 @@ CLOCK = _Clock()
 
 @pytest.fixture(autouse=True)
 def _fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hector_mongo_session._append
     import hector_mongo_session.memory
     import hector_mongo_session.mongo.create
 
     monkeypatch.setattr(hector_mongo_session.memory, "utc_now", CLOCK)
     monkeypatch.setattr(hector_mongo_session.mongo.create, "utc_now", CLOCK)
+    # An append's last_update_time is never later than now.
+    monkeypatch.setattr(hector_mongo_session._append, "utc_now", CLOCK)
 
 
 def _motor_service() -> SessionService:
