@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from hector_mongo_session import Event, InvalidArgumentError, Part
-from hector_mongo_session.transcripts import FORMATS, TranscriptSession, read
+from hector_mongo_session import Event, InMemoryService, InvalidArgumentError, Part
+from hector_mongo_session.transcripts import FORMATS, TranscriptSession, import_sessions, read
+from hector_mongo_session.transcripts._unpickle import load_actions
 
 from .hector_fixture import build as build_hector
 
@@ -247,6 +248,59 @@ class _Evil:
         import os
 
         return (os.system, ("touch pwned",))
+
+
+def _pickled_actions(value: bytes) -> bytes:
+    """A pickled ADK EventActions whose state_delta is {"k": <value, as pickle opcodes>}."""
+    return (
+        b"\x80\x02cgoogle.adk.events.event_actions\nEventActions\n)\x81"  # an instance
+        # {"__dict__": {"state_delta": {"k": ...
+        + b"}(\x8c\x08__dict__}(\x8c\x0bstate_delta}(\x8c\x01k"
+        + value
+        + b"uuub."  # }}}, BUILD, STOP
+    )
+
+
+def _shared_references(levels: int) -> bytes:
+    """[x, x] where x is [y, y] ... `levels` deep: 2**levels leaves in a few bytes."""
+    opcodes = b"\x8c\x01xq\x000"  # "x", memo 0, pop
+    for level in range(levels):
+        opcodes += b"](h%ch%ceq%c0" % (level, level, level + 1)  # [memo[i], memo[i]] -> i+1
+    return opcodes + b"h%c" % levels
+
+
+HOSTILE_PICKLES = {
+    # 495 bytes that expand to 2**40 values when copied naively.
+    "shared references": (_pickled_actions(_shared_references(40)), "more than"),
+    "a dict holding itself": (_pickled_actions(b"}q\x00\x8c\x04selfh\x00s"), "themselves"),
+    "100 000 nested lists": (_pickled_actions(b"]" * 100_000 + b"a" * 99_999), "deep"),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_PICKLES))
+async def test_a_pickle_bomb_is_a_bad_record_not_a_hang_or_a_crash(
+    tmp_path: Path, name: str
+) -> None:
+    data, reason = HOSTILE_PICKLES[name]
+    database = tmp_path / "adk.db"
+    shutil.copy(FIXTURES / "adk_sessions_v0.db", database)
+    database.chmod(0o644)
+    connection = sqlite3.connect(database)
+    connection.execute("UPDATE events SET actions = ? WHERE session_id = 's-compare-1'", (data,))
+    connection.commit()
+    connection.close()
+    report = await import_sessions(InMemoryService(), read(database))
+    assert report.imported == 2, "the other sessions are imported"
+    assert [failure.record for failure in report.failed] == [
+        "session s-compare-1 (app weather_app, user u2)"
+    ]
+    assert reason in report.failed[0].reason
+
+
+def test_pickled_actions_sharing_an_object_are_read() -> None:
+    shared = b"]\x8c\x05valueaq\x000"  # ["value"] in memo 0
+    data = _pickled_actions(shared + b"](h\x00h\x00e")
+    assert load_actions(data)["state_delta"] == {"k": [["value"], ["value"]]}
 
 
 def test_unknown_formats_and_files_are_clear_errors(tmp_path: Path) -> None:
