@@ -36,9 +36,15 @@ async def append_with_retry(
     re-runs the turn instead.
 
     When the event's content or state delta is computed from the session's state (say, a
-    counter incremented by one), pass a function that builds the event from a session: it
-    is called again with the reloaded session after every conflict, so the event is
-    recomputed instead of silently reapplied to state it was not computed from.
+    counter in a session key incremented by one), pass a function that builds the event
+    from a session: it is called again with the reloaded session after every conflict, so
+    the event is recomputed instead of silently reapplied to state it was not computed from.
+
+    This protects session keys only. ``app:`` and ``user:`` keys live in other documents
+    that other sessions write without any conflict this handle sees: a counter (or any
+    read-modify-write) in a shared key loses the increments other sessions make meanwhile,
+    builder or not; each key is last-writer-wins. Keep shared keys for values set
+    outright, or give each session its own shared key and combine them when reading.
 
     On ``StaleSessionError`` the session is reloaded (its most recent event only) and the
     append is tried again, after a short random pause. On ``OutcomeUnknownError`` or

@@ -79,6 +79,24 @@ async def test_a_retried_event_built_from_state_is_recomputed(make_service: Make
     assert sorted(texts(stored)) == sorted(f"count={i}" for i in range(1, 21))
 
 
+async def test_a_shared_counter_read_and_written_from_two_sessions_loses_an_increment(
+    make_service: MakeService,
+) -> None:
+    # Documented as unsafe: the revision check guards one session document, and app:/user:
+    # keys live in other documents, so the builder is not re-run for another session's write.
+    service = make_service()
+    first = await create(service, session_id="first", state={"app:count": 0})
+    second = await create(service, session_id="second")
+
+    def increment(current: Session) -> Event:
+        count = current.state["app:count"] + 1
+        return text_event(f"count={count}", delta={"app:count": count})
+
+    await append_with_retry(service, first, increment)
+    await append_with_retry(service, second, increment)  # loaded before the first increment
+    assert (await reload(service, first)).state["app:count"] == 1, "last writer wins per key"
+
+
 async def test_append_with_retry_gives_up_after_its_attempts(make_service: MakeService) -> None:
     service = make_service()
     session = await create(service)
