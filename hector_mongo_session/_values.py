@@ -113,8 +113,15 @@ def to_utc_millis(value: datetime, where: str) -> datetime:
 
 
 def to_bson_datetime(value: datetime) -> datetime:
-    """Return the naive-UTC form the driver stores (and mongomock can compare)."""
-    return value.astimezone(timezone.utc).replace(tzinfo=None)
+    """Return the naive-UTC form the driver stores (and mongomock can compare).
+
+    Always a plain ``datetime``: a subclass (pandas' ``Timestamp``, say) is read back from
+    MongoDB as one, so every backend stores it as one.
+    """
+    stored = value.astimezone(timezone.utc).replace(tzinfo=None)
+    if type(stored) is not datetime:
+        stored = datetime.combine(stored.date(), stored.time())
+    return stored
 
 
 def from_bson_datetime(value: datetime) -> datetime:
@@ -128,8 +135,11 @@ def encode_value(value: Any, where: str, depth: int = 0) -> Any:
     """Validate ``value`` and return its stored form.
 
     Accepted: ``None``, ``bool``, ``int`` (64-bit), finite ``float``, ``str``, ``bytes``,
-    aware ``datetime`` (stored as UTC milliseconds), lists/tuples and mappings with
-    string keys. Anything else raises :class:`InvalidArgumentError` naming where it was.
+    aware ``datetime``, lists/tuples and mappings with string keys. Stored as the plain
+    JSON-like type: tuples as lists, ``bytearray``/``memoryview`` as ``bytes``, subclasses
+    of ``str``/``int``/``float`` as the base type, any mapping as a ``dict``, datetimes as
+    plain UTC datetimes at millisecond precision. Anything else raises
+    :class:`InvalidArgumentError` naming where it was.
     """
     if value is None or isinstance(value, bool):
         return value
