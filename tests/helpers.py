@@ -93,3 +93,12 @@ async def stored_documents(service: SessionService) -> dict[str, Any]:
     for collection in (*collections, shared.app_states, shared.user_states):
         stored[collection.name] = await collection.find({}).sort("_id", 1).to_list(None)
     return stored
+
+
+def typed(value: Any) -> Any:
+    """A value with the type of everything in it, for comparisons that see types."""
+    if isinstance(value, dict):
+        return ("dict", [(type(key).__name__, key, typed(item)) for key, item in value.items()])
+    if isinstance(value, list):
+        return ("list", [typed(item) for item in value])
+    return (type(value).__name__, value)

@@ -33,7 +33,7 @@ from hector_mongo_session import (
     SessionSnapshot,
 )
 
-from .helpers import APP, USER, create, reload, stored_documents, text_event
+from .helpers import APP, USER, create, reload, stored_documents, text_event, typed
 
 
 def test_assignments_to_models_are_validated() -> None:
@@ -282,15 +282,6 @@ NORMALISED: list[tuple[str, Any, Any]] = [
         datetime(2026, 1, 1, tzinfo=timezone.utc),
     ),
 ]
-
-
-def typed(value: Any) -> Any:
-    """A value with the type of everything in it, for comparisons that see types."""
-    if isinstance(value, dict):
-        return ("dict", [(type(key).__name__, key, typed(item)) for key, item in value.items()])
-    if isinstance(value, list):
-        return ("list", [typed(item) for item in value])
-    return (type(value).__name__, value)
 
 
 @pytest.mark.parametrize(
