@@ -92,7 +92,7 @@ def checked_state_delta(event: Event) -> Mapping[str, Any]:
     _instance(event, Event, "event")
     actions = _instance(event.actions, EventActions, "event.actions")
     delta = actions.state_delta
-    if not isinstance(delta, Mapping):
+    if type(delta) is not dict and not isinstance(delta, Mapping):
         raise InvalidArgumentError(
             f"event.actions.state_delta must be a mapping, got {type(delta).__name__}"
         )
@@ -205,7 +205,7 @@ def without_none(**fields: Any) -> dict[str, Any]:
 
 
 def _instance(value: object, cls: type[_T], where: str) -> _T:
-    if not isinstance(value, cls):
+    if type(value) is not cls and not isinstance(value, cls):
         raise InvalidArgumentError(f"{where} must be a {cls.__name__}, got {type(value).__name__}")
     return value
 

@@ -73,9 +73,10 @@ def _check_id(value: str) -> str:
         raise ValueError(f"must be at most {MAX_ID_LENGTH} characters, got {len(value)}")
     if "\x00" in value:
         raise ValueError("must not contain a NUL character")
-    problem = lone_surrogate(value)
-    if problem is not None:
-        raise ValueError(f"must be valid Unicode text, got {problem}")
+    if not value.isascii():
+        problem = lone_surrogate(value)
+        if problem is not None:
+            raise ValueError(f"must be valid Unicode text, got {problem}")
     return value
 
 

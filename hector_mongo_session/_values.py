@@ -193,7 +193,7 @@ def decode_value(value: Any) -> Any:
 
 def encode_mapping(values: Mapping[str, Any], where: str) -> dict[str, Any]:
     """Encode a free-form mapping (keys escaped, values encoded)."""
-    if not isinstance(values, Mapping):
+    if type(values) is not dict and not isinstance(values, Mapping):
         raise InvalidArgumentError(f"{where} must be a mapping, got {type(values).__name__}")
     return {
         escape_key(check_key(key, where)): encode_value(value, f"{where}[{key!r}]", 1)
