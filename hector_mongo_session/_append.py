@@ -60,6 +60,9 @@ class AppendPlan:
     """The newest timestamp of the appended events, but never later than now: the session's
     ``last_update_time`` becomes the later of this and its previous value (so one event from
     a clock far ahead cannot pin the session to the top of every list)."""
+    stamp: datetime
+    """The newest timestamp of the appended events, as given: what the ``app:``/``user:``
+    keys they write are stamped with (the same for every attempt of one append)."""
     move: Move | None = None
     """Window events to archive first (``None``: the window has room)."""
     needs_sizes: bool = False
@@ -130,6 +133,7 @@ def plan_append(session: Session, events: Sequence[Event], *, bounds: WindowBoun
             state=state_after,
             metadata=encode_mapping(session.metadata, "metadata") if session.metadata else None,
         )
+    newest = max(event.timestamp for event in events)
     plan = AppendPlan(
         event_documents=documents,
         event_sizes=sizes,
@@ -138,7 +142,8 @@ def plan_append(session: Session, events: Sequence[Event], *, bounds: WindowBoun
         user_update=user_update,
         live_delta=live_delta,
         stored_after=shape,
-        timestamp=min(max(event.timestamp for event in events), utc_now()),
+        timestamp=min(newest, utc_now()),
+        stamp=newest,
         revision=session.revision,
     )
     if shape.schema_version < 2:

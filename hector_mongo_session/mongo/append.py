@@ -202,7 +202,7 @@ class Appender:
                     plan.app_update,
                     plan.user_update,
                     "append_event",
-                    stamp=plan.timestamp,
+                    stamp=plan.stamp,
                 )
             if current_handle:
                 return
@@ -215,7 +215,7 @@ class Appender:
         writes: dict[str, Awaitable[Any]] = {}
         if plan.app_update:
             writes["app"] = self._shared.write_app(
-                key["app_name"], plan.app_update, "append_event", stamp=plan.timestamp
+                key["app_name"], plan.app_update, "append_event", stamp=plan.stamp
             )
         if plan.user_update:
             writes["user"] = self._shared.write_user(
@@ -223,7 +223,7 @@ class Appender:
                 key["user_id"],
                 plan.user_update,
                 "append_event",
-                stamp=plan.timestamp,
+                stamp=plan.stamp,
             )
         _, failed = await gather_scopes(**writes)
         if failed:
