@@ -80,12 +80,17 @@ def _check_id(value: str) -> str:
     return value
 
 
+def _check_user_id(value: str) -> str:
+    return value if value == "" else _check_id(value)
+
+
 def check_id(value: object, name: str) -> str:
-    """Validate an identifier outside a model (same rules as :data:`Id`)."""
+    """Validate an identifier outside a model (same rules as :data:`Id`; a ``user_id`` may
+    be empty, as :data:`UserId`)."""
     if not isinstance(value, str):
         raise InvalidArgumentError(f"{name} must be a string, got {type(value).__name__}")
     try:
-        return _check_id(value)
+        return _check_user_id(value) if name == "user_id" else _check_id(value)
     except ValueError as exc:
         raise InvalidArgumentError(f"{name} {exc}") from None
 
@@ -95,3 +100,7 @@ Id = Annotated[StrictStr, AfterValidator(_check_id)]
 
 Only real ``str`` values are accepted (strict), so a query operator such as
 ``{"$ne": ""}`` can never reach a database filter."""
+
+UserId = Annotated[StrictStr, AfterValidator(_check_user_id)]
+"""A user id: an :data:`Id`, or the empty string (a user id frameworks such as ADK give to
+anonymous users; as a string it is no more a query operator than any other)."""

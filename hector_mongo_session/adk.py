@@ -15,10 +15,10 @@ missing session returns ``None``, ``num_recent_events=0`` returns no events, app
 missing session raises ADK's ``SessionNotFoundError`` and through a stale session object
 (another writer appended, or the session was deleted and created again) ADK's own
 ``StaleSessionError``. Differences (see the README): a ``None`` in a state delta deletes
-the key (ADK's stores keep a ``None`` value); ids are non-empty strings, so an empty
-``user_id`` is refused; a state value BSON cannot hold (a function) is refused, not stored
-as ``str(value)``; an event stamped later than the append's clock moves
-``last_update_time`` to that clock's now, not to its own timestamp.
+the key (ADK's stores keep a ``None`` value); an empty ``app_name`` is refused (an empty
+``user_id`` is a user like any other, as in ADK); a state value BSON cannot hold (a
+function) is refused, not stored as ``str(value)``; an event stamped later than the
+append's clock moves ``last_update_time`` to that clock's now, not to its own timestamp.
 """
 
 from __future__ import annotations

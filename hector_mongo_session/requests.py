@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ConfigDict, Field, field_validator
 
-from ._model import Id, Model
+from ._model import Id, Model, UserId
 from ._values import to_utc_millis
 from .session import Session
 
@@ -34,7 +34,7 @@ class CreateRequest(_Request):
     """Create a session; ``session_id`` is generated (a uuid4) when ``None``."""
 
     app_name: Id
-    user_id: Id
+    user_id: UserId
     session_id: Id | None = None
     state: dict[str, Any] | None = None
     """Initial state; ``app:``/``user:`` keys update the shared scopes, ``temp:`` keys are
@@ -45,7 +45,7 @@ class GetRequest(_Request):
     """Load a session with all its events, or a window of them."""
 
     app_name: Id
-    user_id: Id
+    user_id: UserId
     session_id: Id
     num_recent_events: int = Field(default=0, ge=0, strict=True)
     """At most this many of the most recent events; 0 means all."""
@@ -63,7 +63,7 @@ class ListRequest(_Request):
     """List an app's sessions (or one user's), newest update first, without events."""
 
     app_name: Id
-    user_id: Id | None = None
+    user_id: UserId | None = None
     """Only this user's sessions; ``None`` lists every user's."""
     page_size: int = Field(default=DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, strict=True)
     page_token: str | None = None
@@ -74,7 +74,7 @@ class DeleteRequest(_Request):
     """Delete a session and its events; deleting a missing session is not an error."""
 
     app_name: Id
-    user_id: Id
+    user_id: UserId
     session_id: Id
 
 

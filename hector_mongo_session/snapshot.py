@@ -28,7 +28,7 @@ from ._codec import (
     with_seqs,
 )
 from ._core import ScopeUpdate, scope_update
-from ._model import Id, Model
+from ._model import Id, Model, UserId
 from ._sizing import MAX_DOCUMENT_BYTES
 from ._values import (
     check_key,
@@ -53,7 +53,7 @@ class SessionSnapshot(Model):
     """A whole session: identity, final state, events and times."""
 
     app_name: Id
-    user_id: Id
+    user_id: UserId
     session_id: Id
     state: dict[str, Any] = Field(default_factory=dict)
     """The merged state: session keys plus ``app:``/``user:`` keys (``temp:`` keys are

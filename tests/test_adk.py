@@ -381,14 +381,14 @@ async def test_a_state_value_that_cannot_be_stored_is_refused(adk: AdkSessionSer
     assert stored.state == {}
 
 
-async def test_an_empty_user_id_is_refused_before_anything_is_written(
-    adk: AdkSessionService,
-) -> None:
-    from hector_mongo_session import InvalidArgumentError
-
-    with pytest.raises(InvalidArgumentError, match="user_id"):
-        await adk.create_session(app_name=APP, user_id="", state={"app:k": 1})
-    assert (await adk.list_sessions(app_name=APP)).sessions == []
+async def test_an_empty_user_id_is_a_user_like_any_other(adk: AdkSessionService) -> None:
+    created = await adk.create_session(app_name=APP, user_id="", state={"user:k": 1})
+    assert created.user_id == ""
+    listed = await adk.list_sessions(app_name=APP, user_id="")
+    assert [s.id for s in listed.sessions] == [created.id]
+    got = await adk.get_session(app_name=APP, user_id="", session_id=created.id)
+    assert got is not None
+    assert got.state["user:k"] == 1
 
 
 def _seen_texts(request: LlmRequest) -> list[str]:

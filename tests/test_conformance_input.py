@@ -68,6 +68,8 @@ BAD_VALUES: list[Any] = [
 @pytest.mark.parametrize("bad", BAD_IDS, ids=repr)
 @pytest.mark.parametrize("field", ["app_name", "user_id", "session_id"])
 def test_requests_refuse_bad_ids(field: str, bad: Any) -> None:
+    if field == "user_id" and bad == "":
+        return  # an empty user id is a user (test_an_empty_user_id_is_a_user_like_any_other)
     ids: dict[str, Any] = {"app_name": APP, "user_id": USER, "session_id": "s"}
     ids[field] = bad
     if field == "session_id" and bad is None:

@@ -239,3 +239,21 @@ async def test_services_close_and_work_as_context_managers(make_service: MakeSer
     async with make_service() as service:
         session = await create(service)
         assert (await reload(service, session)).id == session.id
+
+
+async def test_an_empty_user_id_is_a_user_like_any_other(service: SessionService) -> None:
+    from hector_mongo_session import DeleteRequest, ListRequest
+
+    anonymous = await create(service, user_id="", session_id="s", state={"user:seen": 1})
+    await create(service, user_id="someone", session_id="s")
+    await service.append_event(anonymous, text_event("hi"))
+    stored = await reload(service, anonymous)
+    assert (stored.user_id, texts(stored), stored.state["user:seen"]) == ("", ["hi"], 1)
+    mine = await service.list(ListRequest(app_name=APP, user_id=""))
+    assert [(s.user_id, s.id) for s in mine.sessions] == [("", "s")]
+    everyone = await service.list(ListRequest(app_name=APP))
+    assert sorted(s.user_id for s in everyone.sessions) == ["", "someone"]
+    await service.delete(DeleteRequest(app_name=APP, user_id="", session_id="s"))
+    assert [s.user_id for s in (await service.list(ListRequest(app_name=APP))).sessions] == [
+        "someone"
+    ]
