@@ -28,6 +28,13 @@ NO_SERVER = (
     " (scripts/test starts a local wire-protocol one when it finds a Python >= 3.13)"
 )
 
+# mongoeco serves every connection from one Python process: on a loaded 2-core machine a
+# heartbeat can wait behind a large import, and the driver would then clear its pool and
+# cancel the operations in flight. Give the heartbeat (connectTimeoutMS) time to answer.
+SERVER_OPTIONS: dict[str, Any] = (
+    {"connectTimeoutMS": 120_000} if os.environ.get("HECTOR_TEST_SERVER") == "mongoeco" else {}
+)
+
 BACKENDS = [
     "memory",
     "mongo-motor",
@@ -50,7 +57,7 @@ def _client(backend: str) -> Any:
             pytest.skip(NO_SERVER)
         from pymongo import AsyncMongoClient
 
-        return AsyncMongoClient(MONGODB_URI)
+        return AsyncMongoClient(MONGODB_URI, **SERVER_OPTIONS)
     raise AssertionError(backend)
 
 
