@@ -8,7 +8,7 @@ two behave identically; everything lives in this process and is lost when it exi
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from ._append import (
@@ -55,6 +55,7 @@ from .requests import (
     CreateRequest,
     CreateResponse,
     DeleteRequest,
+    Erased,
     GetRequest,
     GetResponse,
     ListRequest,
@@ -253,6 +254,27 @@ class InMemoryService(SessionService):
         )
         self._sessions.pop(key, None)
         self._archive.pop(key, None)
+
+    async def delete_user(self, app_name: str, user_id: str) -> Erased:
+        app_name, user_id = check_id(app_name, "app_name"), check_id(user_id, "user_id")
+        return self._erase(lambda app, user: (app, user) == (app_name, user_id))
+
+    async def delete_app(self, app_name: str) -> Erased:
+        app_name = check_id(app_name, "app_name")
+        erased = self._erase(lambda app, _: app == app_name)
+        app_states = int(self._app_states.pop(app_name, None) is not None)
+        return erased.model_copy(update={"app_states": app_states})
+
+    def _erase(self, chosen: Callable[[str, str], bool]) -> Erased:
+        sessions = [key for key in self._sessions if chosen(key[0], key[1])]
+        for key in sessions:
+            del self._sessions[key]
+        archived = [key for key in self._archive if chosen(key[0], key[1])]
+        buckets = sum(len(self._archive.pop(key)) for key in archived)
+        users = [key for key in self._user_states if chosen(*key)]
+        for user in users:
+            del self._user_states[user]
+        return Erased(sessions=len(sessions), archived_buckets=buckets, user_states=len(users))
 
     async def pop_event(self, session: Session) -> Event | None:
         expect(session, Session)

@@ -15,6 +15,7 @@ __all__ = [
     "CreateRequest",
     "CreateResponse",
     "DeleteRequest",
+    "Erased",
     "GetRequest",
     "GetResponse",
     "ListRequest",
@@ -96,3 +97,19 @@ class ListResponse(Model):
     sessions: list[Session]
     next_page_token: str | None = None
     """Pass as ``page_token`` to get the next page; ``None`` on the last page."""
+
+
+class Erased(Model):
+    """What one ``delete_user`` or ``delete_app`` run removed (a run that finishes an
+    interrupted one counts only what was left)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sessions: int = 0
+    """Session documents."""
+    archived_buckets: int = 0
+    """Archive bucket documents (``session_events``), each a run of older events."""
+    user_states: int = 0
+    """User-scope state documents (one per app and user)."""
+    app_states: int = 0
+    """App-scope state documents (``delete_app`` only: the app's state is not a user's)."""

@@ -15,6 +15,7 @@ from .requests import (
     CreateRequest,
     CreateResponse,
     DeleteRequest,
+    Erased,
     GetRequest,
     GetResponse,
     ListRequest,
@@ -119,6 +120,34 @@ class SessionService(abc.ABC):
     @abc.abstractmethod
     async def delete(self, request: DeleteRequest) -> None:
         """Delete a session and its events; a missing session is not an error."""
+
+    async def delete_user(self, app_name: str, user_id: str) -> Erased:
+        """Erase a user of an app: every session, archived event and the user-scope state.
+
+        Sessions go first, then their archive buckets, then the user's state, so a run
+        cut short (a lost connection) leaves nothing a read would show but documents a
+        second run removes: run it again until it returns. Sessions the user creates
+        while it runs may survive it: stop the user's traffic first. The app-scope state
+        is the app's, not the user's, and stays.
+
+        Returns:
+            What this run removed.
+
+        Raises:
+            InvalidArgumentError: a bad id.
+            StorageError: the run was cut short; run it again to finish.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot erase users")
+
+    async def delete_app(self, app_name: str) -> Erased:
+        """Erase an app: every session, archived event, user-scope and app-scope state.
+
+        Like :meth:`delete_user`, in the same order, and as safe to run again.
+
+        Returns:
+            What this run removed.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot erase apps")
 
     async def import_snapshots(
         self, snapshots: Sequence[SessionSnapshot]

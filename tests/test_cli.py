@@ -149,3 +149,23 @@ def test_python_dash_m_runs_the_tool() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
+
+
+def test_rm_user_erases_everything_of_the_user_only_when_confirmed(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fixture = "tests/fixtures/transcripts/openai_chat.jsonl"
+    _run(f"hector-mongo-session import {fixture} --app a --user b")
+    _run(f"hector-mongo-session import {fixture} --app a --user c")
+    capsys.readouterr()
+    assert _run("hector-mongo-session rm --app a --user b") == 2
+    assert "--yes" in capsys.readouterr().err
+    assert _run("hector-mongo-session rm --app a") == 2, "a user or a session is needed"
+    capsys.readouterr()
+    assert _run("hector-mongo-session rm --app a --user b --yes") == 0
+    assert "erased user 'b' of app 'a': 2 sessions, 0 archived buckets, 0 user states" in (
+        capsys.readouterr().out
+    )
+    assert _run("hector-mongo-session ls --app a") == 0
+    users = {line.split()[1] for line in capsys.readouterr().out.splitlines()[1:]}
+    assert users == {"c"}

@@ -182,9 +182,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ls.add_argument("--page", metavar="TOKEN", help="the next page, from a previous 'ls --app'")
 
-    for name, help in (("show", "show one session"), ("rm", "delete a session")):
+    for name, help in (
+        ("show", "show one session"),
+        ("rm", "delete a session, or erase a user (no SESSION, with --yes)"),
+    ):
         sub = command(name, help)
-        sub.add_argument("session", help="the session id")
+        if name == "rm":  # no SESSION: erase the whole user
+            sub.add_argument("session", nargs="?", help="the session id (none: the whole user)")
+            sub.add_argument("--yes", action="store_true", help="confirm erasing a whole user")
+        else:
+            sub.add_argument("session", help="the session id")
         sub.add_argument("--app", required=True, help="its app")
         sub.add_argument("--user", required=True, help="its user")
         if name == "show":
@@ -310,7 +317,7 @@ async def _dispatch(args: argparse.Namespace, service: MongoSessionService, out:
     if args.command == "show":
         return await _show(args, service)
     if args.command == "rm":
-        return await _rm(args, service)
+        return await (_rm(args, service) if args.session else _rm_user(args, service))
     if args.command == "gc":
         removed = await service.collect_orphans(min_age=timedelta(seconds=args.min_age))
         print(f"deleted {removed} orphaned archive buckets")
@@ -405,6 +412,21 @@ async def _rm(args: argparse.Namespace, service: MongoSessionService) -> int:
         return _fail(f"no session {args.session!r} (app {args.app!r}, user {args.user!r})", 1)
     await service.delete(DeleteRequest(**ids))
     print(f"deleted session {args.session!r}")
+    return 0
+
+
+async def _rm_user(args: argparse.Namespace, service: MongoSessionService) -> int:
+    """``rm --app A --user U --yes``: erase every session and the state of a user."""
+    if not args.yes:
+        raise UsageError(
+            f"rm --user erases every session and the state of user {args.user!r} in app "
+            f"{args.app!r}: add --yes to confirm"
+        )
+    erased = await service.delete_user(args.app, args.user)
+    print(
+        f"erased user {args.user!r} of app {args.app!r}: {erased.sessions} sessions, "
+        f"{erased.archived_buckets} archived buckets, {erased.user_states} user states"
+    )
     return 0
 
 

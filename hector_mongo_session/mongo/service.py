@@ -47,6 +47,7 @@ from ..requests import (
     CreateRequest,
     CreateResponse,
     DeleteRequest,
+    Erased,
     GetRequest,
     GetResponse,
     ListRequest,
@@ -55,6 +56,7 @@ from ..requests import (
 from ..service import SessionService
 from ..session import Session
 from ..snapshot import ImportOutcome, SessionSnapshot
+from .admin import delete_app, delete_user
 from .append import Appender
 from .archive import Archive
 from .bulk import app_names, export_snapshots, import_snapshots, usage_stats
@@ -257,6 +259,15 @@ class MongoSessionService(SessionService):
         # Buckets go after their session: a crash in between leaves buckets no session
         # reads, which deleting again (or `gc`) removes.
         await self._archive.delete(key, None if deleted is None else deleted["_id"], "delete")
+
+    async def delete_user(self, app_name: str, user_id: str) -> Erased:
+        """Erase a user (see :meth:`SessionService.delete_user`): one ``delete_many`` each
+        on ``sessions``, ``session_events`` and ``user_states``."""
+        return await delete_user(self._sessions, self._archive, self._shared, app_name, user_id)
+
+    async def delete_app(self, app_name: str) -> Erased:
+        """Erase an app: one ``delete_many`` on each of the four collections."""
+        return await delete_app(self._sessions, self._archive, self._shared, app_name)
 
     async def import_snapshots(
         self, snapshots: Sequence[SessionSnapshot]
