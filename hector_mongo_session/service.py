@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import abc
 import builtins
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
 from typing import Any
 
 from typing_extensions import Self
 
-from .models import Event
+from ._core import expect, stale
+from ._fork import fork_point, fork_snapshot
+from ._model import check_id
+from .errors import SessionAlreadyExistsError, SessionError
+from .models import Event, utc_now
 from .requests import (
     CreateRequest,
     CreateResponse,
@@ -120,6 +125,61 @@ class SessionService(abc.ABC):
     @abc.abstractmethod
     async def delete(self, request: DeleteRequest) -> None:
         """Delete a session and its events; a missing session is not an error."""
+
+    async def fork(
+        self, session: Session, *, at_seq: int | None = None, new_session_id: str | None = None
+    ) -> Session:
+        """Create a new session of the same app and user holding ``session``'s history up
+        to ``at_seq`` and its session state as it was then; the source is not changed.
+
+        The fork's ``metadata`` is the source's plus ``forked_from``: ``{"session_id",
+        "seq"}``, and ``"unknown_state_keys"`` where the history cannot tell a key's value
+        at ``at_seq`` (changed after it by an event, and by none up to it: such keys are
+        left out). Every other session key is exact. ``app:``/``user:`` keys are shared,
+        not forked. The history is read from storage (``iter_events``, the archive
+        included) and stored whole (``import_snapshots``); the events up to ``at_seq``
+        are held in memory meanwhile.
+
+        Args:
+            session: the source (only its ids are used: storage is read afresh).
+            at_seq: the seq of the last event the fork holds (``0``: none; ``None``: the
+                newest).
+            new_session_id: the fork's id (a uuid4 when ``None``).
+
+        Returns:
+            The fork, with all its events.
+
+        Raises:
+            SessionNotFoundError: no such source session.
+            SessionAlreadyExistsError: ``new_session_id`` is taken.
+            InvalidArgumentError: ``at_seq`` is outside the source's history.
+        """
+        expect(session, Session)
+        app_name, user_id = session.app_name, session.user_id
+        request = GetRequest(
+            app_name=app_name, user_id=user_id, session_id=session.id, num_recent_events=1
+        )
+        new_id = (
+            str(uuid.uuid4()) if new_session_id is None else check_id(new_session_id, "session_id")
+        )
+        for _ in range(3):  # the source's newest events popped while it was read: again
+            source = (await self.get(request)).session
+            end = fork_point(source, at_seq)
+            history = self.iter_events(app_name=app_name, user_id=user_id, session_id=session.id)
+            snapshot = await fork_snapshot(
+                source, history, at_seq=end, new_session_id=new_id, now=utc_now()
+            )
+            if snapshot is not None:
+                break
+        else:
+            raise stale(source, (await self.get(request)).session.revision)
+        [outcome] = await self.import_snapshots([snapshot])
+        if outcome == "present":
+            raise SessionAlreadyExistsError(app_name=app_name, user_id=user_id, session_id=new_id)
+        if isinstance(outcome, SessionError):
+            raise outcome
+        forked = GetRequest(app_name=app_name, user_id=user_id, session_id=new_id)
+        return (await self.get(forked)).session
 
     async def delete_user(self, app_name: str, user_id: str) -> Erased:
         """Erase a user of an app: every session, archived event and the user-scope state.
