@@ -140,6 +140,7 @@ def build_session(
         revision=document["revision"],
         event_count=event_count,
         metadata=decode_state(document.get("metadata")),
+        title=document.get("title"),
         stored=stored,
     )
 
@@ -199,6 +200,10 @@ def plan_create(request: CreateRequest, *, now: datetime) -> CreatePlan:
     document = session_document(
         app_name=app_name, user_id=user_id, session_id=session_id, state=session_state, now=now
     )
+    if request.title:
+        document["title"] = request.title
+    if request.metadata:
+        document["metadata"] = encode_mapping(request.metadata, "metadata")
     check_state_document_fits("session", document)
     app_update = scope_update(app_part, "state")
     user_update = scope_update(user_part, "state")

@@ -90,6 +90,7 @@ async def fork_snapshot(
         last_update_time=now,
         event_count=at_seq,
         metadata={**_without_fork(source.metadata), "forked_from": forked_from},
+        title=source.title,
     )
 
 

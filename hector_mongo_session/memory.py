@@ -33,6 +33,7 @@ from ._core import (
     stale,
 )
 from ._model import check_id
+from ._update import apply_update, list_matches, plan_update
 from ._values import from_bson_datetime, to_bson_datetime
 from ._window import (
     DEFAULT_MAX_EVENTS,
@@ -226,7 +227,9 @@ class InMemoryService(SessionService):
         documents = [
             document
             for (app, user, _), document in self._sessions.items()
-            if app == app_name and (request.user_id is None or user == request.user_id)
+            if app == app_name
+            and (request.user_id is None or user == request.user_id)
+            and list_matches(document, request)
         ]
         documents.sort(key=_list_order, reverse=True)
         if request.page_token is not None:
@@ -254,6 +257,19 @@ class InMemoryService(SessionService):
         )
         self._sessions.pop(key, None)
         self._archive.pop(key, None)
+
+    async def update_session(
+        self,
+        session: Session,
+        *,
+        title: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        plan = plan_update(session, title=title, metadata=metadata, now=utc_now())
+        document = self._document(session.app_name, session.user_id, session.id)
+        check_current(session, document)
+        plan.apply_to(document)
+        apply_update(session, plan)
 
     async def delete_user(self, app_name: str, user_id: str) -> Erased:
         app_name, user_id = check_id(app_name, "app_name"), check_id(user_id, "user_id")

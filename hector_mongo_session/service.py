@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 import builtins
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -180,6 +180,35 @@ class SessionService(abc.ABC):
             raise outcome
         forked = GetRequest(app_name=app_name, user_id=user_id, session_id=new_id)
         return (await self.get(forked)).session
+
+    async def update_session(
+        self,
+        session: Session,
+        *,
+        title: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Change a session's title and metadata, revision-checked like an append.
+
+        ``session`` is updated in place (title, metadata, a new revision), so it stays
+        current; other handles of the session are stale afterwards, as after an append.
+        The session counts as updated now (``last_update_time``, the order of ``list``).
+
+        Args:
+            session: a current handle of the session.
+            title: the new title (at most 512 characters); ``""`` removes it; ``None``
+                leaves it.
+            metadata: per-key changes: a value sets the key, ``None`` removes it; keys not
+                named are left as they are.
+
+        Raises:
+            StaleSessionError: storage has a newer revision than ``session``; nothing was
+                written.
+            SessionNotFoundError: the session was deleted.
+            InvalidArgumentError: a bad title, key or value; nothing was written.
+            DocumentTooLargeError: the metadata would pass MongoDB's 16 MiB limit.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot update sessions")
 
     async def delete_user(self, app_name: str, user_id: str) -> Erased:
         """Erase a user of an app: every session, archived event and the user-scope state.

@@ -113,8 +113,10 @@ class Session:
             append through an object whose revision is older than storage's raises
             ``StaleSessionError``.
         event_count: events in the session's whole history (the seq of the newest).
-        metadata: what an import kept besides state (``system`` prompt, ``tools``,
-            ``source``); empty for sessions created with ``create``.
+        metadata: what the caller set to find the session by (``create``,
+            ``update_session``), and what an import kept besides state (``system``
+            prompt, ``tools``, ``source``); ``forked_from`` on a fork.
+        title: the session's title, ``None`` when it has none.
         stored: bookkeeping of the stored document, used by the services.
     """
 
@@ -129,6 +131,7 @@ class Session:
         "revision",
         "state",
         "stored",
+        "title",
     )
 
     def __init__(
@@ -143,6 +146,7 @@ class Session:
         revision: int = 0,
         event_count: int = 0,
         metadata: dict[str, Any] | None = None,
+        title: str | None = None,
         stored: StoredShape | None = None,
     ) -> None:
         self._id = check_id(id, "session_id")
@@ -154,6 +158,7 @@ class Session:
         self.revision = revision
         self.event_count = event_count
         self.metadata = metadata if metadata is not None else {}
+        self.title = title
         self.stored = stored if stored is not None else StoredShape()
 
     @property

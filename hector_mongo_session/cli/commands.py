@@ -361,9 +361,10 @@ async def _ls(args: argparse.Namespace, service: MongoSessionService) -> int:
     sessions.sort(key=lambda s: s.last_update_time, reverse=True)
     shown = sessions[: args.limit]
     rows = [
-        (s.app_name, s.user_id, s.id, str(s.event_count), _when(s.last_update_time)) for s in shown
+        (s.app_name, s.user_id, s.id, str(s.event_count), _when(s.last_update_time), s.title or "")
+        for s in shown
     ]
-    table(sys.stdout, ["APP", "USER", "SESSION", "EVENTS", "UPDATED (UTC)"], rows)
+    table(sys.stdout, ["APP", "USER", "SESSION", "EVENTS", "UPDATED (UTC)", "TITLE"], rows)
     if args.app and token:
         user = f" --user {args.user}" if args.user else ""
         print(

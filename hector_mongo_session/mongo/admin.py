@@ -1,4 +1,5 @@
-"""Operations on many sessions at once: erasing a user or an app.
+"""Operations beside the hot path: erasing a user or an app, updating a session's title
+and metadata.
 
 Each is a few ``delete_many`` calls, one per collection, each served by the front of an
 index (``session_key``, ``archive_range``, ``user_key``, ``app_key`` all start with
@@ -9,10 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._core import check_current, stale
 from .._model import check_id
+from .._update import UpdatePlan, apply_update
+from ..errors import SessionNotFoundError
 from ..requests import Erased
+from ..session import Session
 from .archive import Archive
 from .driver import call
+from .queries import named, session_key
 from .shared import SharedState
 
 
@@ -37,6 +43,31 @@ async def delete_app(sessions: Any, archive: Archive, shared: SharedState, app_n
         user_states=await _delete(shared.user_states, key, "delete_app"),
         app_states=await _delete(shared.app_states, key, "delete_app"),
     )
+
+
+async def update_session(sessions: Any, session: Session, plan: UpdatePlan) -> None:
+    """One ``find_one_and_update`` matching the handle's revision (and document)."""
+    key = session_key(session.app_name, session.user_id, session.id)
+    condition: dict[str, Any] = {**key, "revision": session.revision}
+    if session.stored.document_id is not None:
+        condition["_id"] = session.stored.document_id
+    found = await call(
+        "update_session",
+        sessions.find_one_and_update,
+        condition,
+        plan.mongo_update(),
+        projection={"_id": 1},
+        writes=True,
+    )
+    if found is None:
+        current = await call(
+            "update_session", sessions.find_one, key, {"revision": 1}, writes=False
+        )
+        if current is None:
+            raise SessionNotFoundError(**named(key))
+        check_current(session, current)
+        raise stale(session, current["revision"])  # the handle's document was replaced
+    apply_update(session, plan)
 
 
 async def _delete(collection: Any, query: dict[str, str], operation: str) -> int:

@@ -53,6 +53,9 @@ SESSION_INDEXES: list[tuple[str, list[tuple[str, int]], bool]] = [
         False,
     ),
 ]
+# list(metadata={...}): equality on any metadata key (a wildcard index, MongoDB 4.2+). The
+# planner intersects it with the app/user filter, then sorts the (few) matches.
+SESSION_INDEXES.append(("sessions_by_metadata", [("metadata.$**", ASCENDING)], False))
 # Archive reads: one session document's buckets by seq range (see archive._range).
 ARCHIVE_INDEXES = [
     (

@@ -22,6 +22,7 @@ from .driver import aggregate, call
 from .queries import (
     HEAD_FIELDS,
     LIST_FIELDS,
+    add_list_filters,
     after_position,
     events_window,
     named,
@@ -150,6 +151,7 @@ class Reader:
             # Implied by the $or, but it lets every plan bound the index scan from above:
             # a late page starts where the previous one ended, not at the newest session.
             match["last_update_time"] = {"$lte": position["last_update_time"]}
+        add_list_filters(match, request)
         pipeline: builtins.list[dict[str, Any]] = [
             {"$match": match},
             {"$sort": dict.fromkeys(order, -1)},

@@ -31,6 +31,7 @@ from .._core import (
     expect,
 )
 from .._model import check_id
+from .._update import plan_update
 from .._values import to_bson_datetime
 from .._version import __version__
 from .._window import (
@@ -56,7 +57,7 @@ from ..requests import (
 from ..service import SessionService
 from ..session import Session
 from ..snapshot import ImportOutcome, SessionSnapshot
-from .admin import delete_app, delete_user
+from .admin import delete_app, delete_user, update_session
 from .append import Appender
 from .archive import Archive
 from .bulk import app_names, export_snapshots, import_snapshots, usage_stats
@@ -259,6 +260,18 @@ class MongoSessionService(SessionService):
         # Buckets go after their session: a crash in between leaves buckets no session
         # reads, which deleting again (or `gc`) removes.
         await self._archive.delete(key, None if deleted is None else deleted["_id"], "delete")
+
+    async def update_session(
+        self,
+        session: Session,
+        *,
+        title: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Change title and metadata (see :meth:`SessionService.update_session`): one
+        ``find_one_and_update`` filtered on the handle's revision, like an append."""
+        plan = plan_update(session, title=title, metadata=metadata, now=utc_now())
+        await update_session(self._sessions, session, plan)
 
     async def delete_user(self, app_name: str, user_id: str) -> Erased:
         """Erase a user (see :meth:`SessionService.delete_user`): one ``delete_many`` each
