@@ -51,7 +51,7 @@ from .requests import (
 )
 from .retry import append_with_retry
 from .service import SessionService
-from .session import Events, Session
+from .session import Events, Session, Usage
 from .snapshot import ImportOutcome, SessionSnapshot
 from .state import KEY_PREFIX_APP, KEY_PREFIX_TEMP, KEY_PREFIX_USER, State
 
@@ -101,6 +101,7 @@ __all__ = [
     "State",
     "StateKeyNotExistError",
     "StorageError",
+    "Usage",
     "__version__",
     "append_with_retry",
     "escape_key",

@@ -34,10 +34,15 @@ from ._values import (
 )
 from .errors import InvalidArgumentError, StaleSessionError
 from .requests import CreateRequest
-from .session import Events, Session, StoredShape
+from .session import Events, Session, StoredShape, Usage
 from .state import State, split_by_scope
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_TOKENS = ("input_tokens", "output_tokens", "total_tokens")
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 @dataclass
@@ -141,6 +146,10 @@ def build_session(
         event_count=event_count,
         metadata=decode_state(document.get("metadata")),
         title=document.get("title"),
+        usage=Usage(
+            **{name: _count(document.get("usage", {}).get(name)) for name in _TOKENS},
+            stored_bytes=(events_bytes or 0) + _count(document.get("archived_bytes")),
+        ),
         stored=stored,
     )
 

@@ -34,6 +34,7 @@ from ._core import (
 )
 from ._model import check_id
 from ._update import apply_update, list_matches, plan_update
+from ._usage import append_counters, apply_counters, record_append, record_pop
 from ._values import from_bson_datetime, to_bson_datetime
 from ._window import (
     DEFAULT_MAX_EVENTS,
@@ -180,12 +181,14 @@ class InMemoryService(SessionService):
         document["state"] = plan.session_update.apply_to(document["state"])
         document["revision"] += 1
         document["event_count"] += len(plan.event_documents)
+        apply_counters(document, append_counters(plan))
         document["schema_version"] = 2
         document["last_update_time"] = max(
             document["last_update_time"], to_bson_datetime(plan.timestamp)
         )
         self._update_shared(key[0], key[1], plan.app_update, plan.user_update)
         apply_append(session, plan)
+        record_append(session, plan)
 
     def _settle_stored(
         self, session: Session, plan: AppendPlan, document: dict[str, Any], stored: set[str]
@@ -305,6 +308,7 @@ class InMemoryService(SessionService):
         size = document["event_bytes"].pop()
         document["revision"] += 1
         document["event_count"] -= 1
+        record_pop(session, size)
         return apply_pop(session, popped, size)
 
     async def user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:

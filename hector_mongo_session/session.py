@@ -7,13 +7,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, overload
 
+from pydantic import ConfigDict
+
 from ._codec import decode_event
-from ._model import check_id
+from ._model import Model, check_id
 from ._values import to_utc_millis
 from .models import Event
 from .state import State
 
-__all__ = ["Events", "Session"]
+__all__ = ["Events", "Session", "Usage"]
 
 
 class Events(Sequence[Event]):
@@ -67,6 +69,22 @@ class Events(Sequence[Event]):
         return f"Events({len(self._items)} events)"
 
 
+class Usage(Model):
+    """What a session has cost: tokens its events report, and its stored bytes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    input_tokens: int = 0
+    """Prompt tokens (ADK ``prompt_token_count``, OpenAI ``input_tokens``/``prompt_tokens``)."""
+    output_tokens: int = 0
+    """Generated tokens, thoughts included (ADK ``candidates_token_count`` +
+    ``thoughts_token_count``, OpenAI ``output_tokens``/``completion_tokens``)."""
+    total_tokens: int = 0
+    """Total tokens as the events report them."""
+    stored_bytes: int = 0
+    """BSON bytes of the session's stored events, the window's and the archive's."""
+
+
 @dataclass
 class StoredShape:
     """What a handle knows of its stored document, so a backend can check the 16 MiB limit
@@ -117,6 +135,7 @@ class Session:
             ``update_session``), and what an import kept besides state (``system``
             prompt, ``tools``, ``source``); ``forked_from`` on a fork.
         title: the session's title, ``None`` when it has none.
+        usage: tokens its events reported and its stored bytes (see :class:`Usage`).
         stored: bookkeeping of the stored document, used by the services.
     """
 
@@ -132,6 +151,7 @@ class Session:
         "state",
         "stored",
         "title",
+        "usage",
     )
 
     def __init__(
@@ -147,6 +167,7 @@ class Session:
         event_count: int = 0,
         metadata: dict[str, Any] | None = None,
         title: str | None = None,
+        usage: Usage | None = None,
         stored: StoredShape | None = None,
     ) -> None:
         self._id = check_id(id, "session_id")
@@ -159,6 +180,7 @@ class Session:
         self.event_count = event_count
         self.metadata = metadata if metadata is not None else {}
         self.title = title
+        self.usage = usage if usage is not None else Usage()
         self.stored = stored if stored is not None else StoredShape()
 
     @property

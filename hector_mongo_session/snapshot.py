@@ -30,6 +30,7 @@ from ._codec import (
 from ._core import ScopeUpdate, scope_update
 from ._model import MAX_TITLE_LENGTH, Id, Model
 from ._sizing import MAX_DOCUMENT_BYTES
+from ._usage import tokens_of
 from ._values import (
     check_key,
     encode_mapping,
@@ -150,6 +151,9 @@ def encode_snapshot(snapshot: SessionSnapshot, *, bounds: WindowBounds | None) -
         document["metadata"] = encode_mapping(snapshot.metadata, "metadata")
     if snapshot.title:
         document["title"] = snapshot.title
+    tokens = tokens_of(documents)
+    if tokens:
+        document["usage"] = tokens
     app_values = {key: value for key, value in app_part.items() if value is not None}
     user_values = {key: value for key, value in user_part.items() if value is not None}
     timed = snapshot.created_at is not None or bool(times)  # else "now": not content
@@ -157,6 +161,8 @@ def encode_snapshot(snapshot: SessionSnapshot, *, bounds: WindowBounds | None) -
     buckets: list[dict[str, Any]] = []
     if bounds is not None:
         buckets = _archive_older(document, bounds)
+    if buckets:
+        document["archived_bytes"] = sum(sum(bucket["event_bytes"]) for bucket in buckets)
     return EncodedSnapshot(
         document,
         buckets,

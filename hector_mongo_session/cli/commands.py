@@ -397,6 +397,11 @@ async def _show(args: argparse.Namespace, service: MongoSessionService) -> int:
         f"({session.events_in_window} in the session document, the rest archived), "
         f"last update {_when(session.last_update_time)} UTC"
     )
+    usage = session.usage
+    print(
+        f"  cost: {usage.total_tokens} tokens ({usage.input_tokens} in, {usage.output_tokens} "
+        f"out), {usage.stored_bytes} bytes stored"
+    )
     if session.metadata.get("system"):
         print(f"  system: {session.metadata['system']}")
     print(f"  state: {json.dumps(session.state.to_dict(), default=str, ensure_ascii=False)}")
@@ -433,11 +438,11 @@ async def _rm_user(args: argparse.Namespace, service: MongoSessionService) -> in
 
 async def _stats(args: argparse.Namespace, service: MongoSessionService) -> int:
     rows = await service.stats(app_name=args.app)
-    counts = ("sessions", "events", "stored_events", "event_bytes")
+    counts = ("sessions", "events", "stored_events", "event_bytes", "stored_bytes", "total_tokens")
     cells: list[list[str]] = [
         [str(r["app_name"]), str(r["user_id"]), *(str(r[key]) for key in counts)] for r in rows
     ]
     cells.append(["TOTAL", "", *(str(sum(r[key] for r in rows)) for key in counts)])
-    headers = ["APP", "USER", "SESSIONS", "EVENTS", "IN WINDOW", "WINDOW BYTES"]
+    headers = ["APP", "USER", "SESSIONS", "EVENTS", "IN WINDOW", "WINDOW BYTES", "BYTES", "TOKENS"]
     table(sys.stdout, headers, cells)
     return 0

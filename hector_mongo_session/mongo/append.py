@@ -22,6 +22,7 @@ from .._append import (
 )
 from .._codec import with_seqs
 from .._core import check_current, expect, replaced, stale
+from .._usage import append_counters, record_append, record_pop
 from .._values import to_bson_datetime
 from .._window import WindowBounds, bucket_document, split_into_buckets
 from ..errors import InvalidArgumentError, SessionNotFoundError
@@ -76,6 +77,7 @@ class Appender:
             await self._settle_refused(session, key, plan)
             return
         apply_append(session, plan)
+        record_append(session, plan)
         await self._write_shared_deltas(key, plan)
 
     async def pop(self, session: Session) -> Event | None:
@@ -100,6 +102,7 @@ class Appender:
         )
         if before is not None:
             popped = with_seqs(before["events"][-1:], before["event_count"])[0]
+            record_pop(session, before["event_bytes"][-1])
             return apply_pop(session, popped, before["event_bytes"][-1])
         current = await call(
             "pop_event",
@@ -252,4 +255,5 @@ def _update(plan: AppendPlan, moved_max_time: Any) -> dict[str, Any]:
     if to_set:
         update["$set"] = to_set
     add_state_update(update, "state", plan.session_update)
+    update["$inc"].update(append_counters(plan))  # tokens and archived bytes: same update
     return update

@@ -191,7 +191,9 @@ async def app_names(sessions: Any) -> list[str]:
 
 
 async def usage_stats(sessions: Any, *, app_name: str | None) -> list[dict[str, Any]]:
-    """Sessions, events and stored bytes per (app, user), largest first.
+    """Sessions, events, stored bytes and tokens per (app, user), largest window first.
+
+    ``event_bytes`` counts the windows' events, ``stored_bytes`` the archive's too.
 
     A full scan of ``sessions`` (of one app's documents, with ``app_name``): each document
     is cut down to its ids and three numbers before grouping, so the group holds no events,
@@ -208,6 +210,10 @@ async def usage_stats(sessions: Any, *, app_name: str | None) -> list[dict[str, 
                 "event_count": 1,
                 "stored_events": {"$size": "$event_bytes"},
                 "event_bytes": {"$sum": "$event_bytes"},
+                "archived_bytes": {"$ifNull": ["$archived_bytes", 0]},
+                "input_tokens": {"$ifNull": ["$usage.input_tokens", 0]},
+                "output_tokens": {"$ifNull": ["$usage.output_tokens", 0]},
+                "total_tokens": {"$ifNull": ["$usage.total_tokens", 0]},
             }
         },
         {
@@ -217,6 +223,10 @@ async def usage_stats(sessions: Any, *, app_name: str | None) -> list[dict[str, 
                 "events": {"$sum": "$event_count"},
                 "stored_events": {"$sum": "$stored_events"},
                 "event_bytes": {"$sum": "$event_bytes"},
+                "archived_bytes": {"$sum": "$archived_bytes"},
+                "input_tokens": {"$sum": "$input_tokens"},
+                "output_tokens": {"$sum": "$output_tokens"},
+                "total_tokens": {"$sum": "$total_tokens"},
             }
         },
         {"$sort": {"event_bytes": -1}},
@@ -230,6 +240,10 @@ async def usage_stats(sessions: Any, *, app_name: str | None) -> list[dict[str, 
             "events": row["events"],
             "stored_events": row["stored_events"],
             "event_bytes": row["event_bytes"],
+            "stored_bytes": row["event_bytes"] + row["archived_bytes"],
+            "input_tokens": row["input_tokens"],
+            "output_tokens": row["output_tokens"],
+            "total_tokens": row["total_tokens"],
         }
         for row in rows
     ]

@@ -26,6 +26,8 @@ HEAD_FIELDS = {
     "schema_version": 1,
     "metadata": 1,
     "title": 1,
+    "usage": 1,
+    "archived_bytes": 1,
 }
 
 # What list returns: the head, and the window's totals (what a handle needs to check the

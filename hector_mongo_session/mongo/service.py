@@ -333,7 +333,9 @@ class MongoSessionService(SessionService):
         return await app_names(self._sessions)
 
     async def stats(self, *, app_name: str | None = None) -> builtins.list[dict[str, Any]]:
-        """Per (app, user): sessions, events ever appended, events stored, stored event bytes."""
+        """Per (app, user): sessions, events ever appended, events in windows, their bytes
+        (``event_bytes``), every stored event's bytes (``stored_bytes``, the archive's
+        included) and tokens (``input_tokens``, ``output_tokens``, ``total_tokens``)."""
         return await usage_stats(self._sessions, app_name=app_name)
 
     async def index_names(self) -> dict[str, builtins.list[str]]:
