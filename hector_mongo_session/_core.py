@@ -134,6 +134,7 @@ def build_session(
         app_state=app_state,
         user_state=user_state,
         document_id=document.get("_id"),
+        archive_expire_at=document.get("archive_expire_at"),
     )
     return Session(
         id=document["session_id"],

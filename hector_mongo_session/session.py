@@ -113,6 +113,9 @@ class StoredShape:
     header_bytes: int | None = None
     """BSON size of the document without its events (ids, counters, state); None until
     first needed."""
+    archive_expire_at: Any = None
+    """When the session's archive buckets expire (a BSON date; ``None``: never, or not
+    known), with retention."""
     document_id: Any = None
     """The stored document's ``_id``: a session deleted and created again under the same
     ids is another document, and a handle of the old one must not write into it."""

@@ -53,7 +53,7 @@ def test_the_readme_session_runs(workdir: Path, capsys: pytest.CaptureFixture[st
     for command in commands:
         assert _run(command) == 0, command
     out = capsys.readouterr().out
-    assert "ensured 7 indexes" in out
+    assert "ensured 9 indexes" in out
     assert "3 sessions valid (16 events)" in out
     assert "3 sessions imported (16 events)" in out
     assert "s-oslo-1" in out

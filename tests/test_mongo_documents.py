@@ -183,7 +183,9 @@ async def test_ensure_indexes_is_idempotent_and_names_the_indexes(mongo_database
         "sessions.user_sessions_by_update",
         "sessions.app_sessions_by_update",
         "sessions.sessions_by_metadata",
+        "sessions.sessions_expire_at",
         "session_events.archive_range",
+        "session_events.session_events_expire_at",
         "app_states.app_key",
         "user_states.user_key",
     ]

@@ -12,6 +12,7 @@ from typing import Any
 
 from .._core import check_current, stale
 from .._model import check_id
+from .._retention import Retention, alive, current_time
 from .._update import UpdatePlan, apply_update
 from ..errors import SessionNotFoundError
 from ..requests import Erased
@@ -19,6 +20,7 @@ from ..session import Session
 from .archive import Archive
 from .driver import call
 from .queries import named, session_key
+from .retention import record_stamp, stamp_write
 from .shared import SharedState
 
 
@@ -45,29 +47,41 @@ async def delete_app(sessions: Any, archive: Archive, shared: SharedState, app_n
     )
 
 
-async def update_session(sessions: Any, session: Session, plan: UpdatePlan) -> None:
+async def update_session(
+    sessions: Any,
+    archive: Archive,
+    retention: Retention | None,
+    session: Session,
+    plan: UpdatePlan,
+) -> None:
     """One ``find_one_and_update`` matching the handle's revision (and document)."""
     key = session_key(session.app_name, session.user_id, session.id)
-    condition: dict[str, Any] = {**key, "revision": session.revision}
+    at = current_time()
+    condition: dict[str, Any] = {**key, "revision": session.revision, **alive(at)}
     if session.stored.document_id is not None:
         condition["_id"] = session.stored.document_id
+    stamp = await stamp_write(retention, archive, session, key, at, "update_session")
+    update = plan.mongo_update()
+    if stamp:
+        update.setdefault("$set", {}).update(stamp)
     found = await call(
         "update_session",
         sessions.find_one_and_update,
         condition,
-        plan.mongo_update(),
+        update,
         projection={"_id": 1},
         writes=True,
     )
     if found is None:
         current = await call(
-            "update_session", sessions.find_one, key, {"revision": 1}, writes=False
+            "update_session", sessions.find_one, {**key, **alive(at)}, {"revision": 1}, writes=False
         )
         if current is None:
             raise SessionNotFoundError(**named(key))
         check_current(session, current)
         raise stale(session, current["revision"])  # the handle's document was replaced
     apply_update(session, plan)
+    record_stamp(session, stamp)
 
 
 async def _delete(collection: Any, query: dict[str, str], operation: str) -> int:

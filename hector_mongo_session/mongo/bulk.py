@@ -9,6 +9,7 @@ from pymongo.errors import BulkWriteError
 
 from .._core import ScopeUpdate
 from .._model import check_id
+from .._retention import Retention, alive, current_time, stamp_import
 from .._window import WindowBounds
 from ..errors import OutcomeUnknownError, SessionError, StorageError
 from ..snapshot import (
@@ -35,6 +36,7 @@ async def import_snapshots(
     snapshots: Sequence[SessionSnapshot],
     *,
     bounds: WindowBounds,
+    retention: Retention | None = None,
 ) -> list[ImportOutcome]:
     """Store a batch of snapshots whole; sessions that exist already are left alone.
 
@@ -45,6 +47,8 @@ async def import_snapshots(
     """
     encoded = encode_batch(snapshots, bounds=bounds)
     items = [item for item in encoded if isinstance(item, EncodedSnapshot)]
+    if retention is not None:
+        stamp_import(retention, items, current_time())
     outcomes: dict[Key, ImportOutcome] = {}
     try:
         existing = await _existing(sessions, [item.key for item in items])
@@ -74,10 +78,11 @@ async def export_snapshots(
     session_id: str | None,
 ) -> AsyncIterator[SessionSnapshot]:
     """Stream whole sessions ordered by (app_name, user_id, session_id)."""
-    match: dict[str, str] = {}
+    match: dict[str, Any] = {}
     for name, value in (("app_name", app_name), ("user_id", user_id), ("session_id", session_id)):
         if value is not None:
             match[name] = check_id(value, name)
+    match.update(alive(current_time()))
     cursor = sessions.find(match, {"event_bytes": 0}).sort(
         [("app_name", 1), ("user_id", 1), ("session_id", 1)]
     )

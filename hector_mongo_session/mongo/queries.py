@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._model import check_id
+from .._retention import alive, current_time
 from .._values import check_key, escape_key, to_bson_datetime
 from ..requests import GetRequest, ListRequest
 
@@ -28,6 +29,8 @@ HEAD_FIELDS = {
     "title": 1,
     "usage": 1,
     "archived_bytes": 1,
+    "expire_at": 1,
+    "archive_expire_at": 1,
 }
 
 # What list returns: the head, and the window's totals (what a handle needs to check the
@@ -108,6 +111,7 @@ def add_list_filters(match: dict[str, Any], request: ListRequest) -> None:
             "bool" if isinstance(value, bool) else "string" if isinstance(value, str) else "number"
         )
         match[f"metadata.{escape_key(check_key(key, 'metadata'))}"] = {"$eq": value, "$type": kind}
+    match.update(alive(current_time()))  # expired, not yet removed by the TTL monitor: gone
     bounds: dict[str, Any] = dict(match.get("last_update_time", {}))
     if request.updated_after is not None:
         bounds["$gte"] = to_bson_datetime(request.updated_after)

@@ -11,6 +11,7 @@ from typing import Any
 from .._codec import decode_event, with_seqs
 from .._core import build_session, decode_page_token, encode_page_token, expect
 from .._model import check_id
+from .._retention import alive, current_time
 from .._values import from_bson_datetime, to_bson_datetime
 from .._window import archive_span, combine_events
 from ..errors import SessionNotFoundError
@@ -44,7 +45,7 @@ class Reader:
         expect(request, GetRequest)
         key = session_key(request.app_name, request.user_id, request.session_id)
         pipeline: builtins.list[dict[str, Any]] = [
-            {"$match": key},
+            {"$match": {**key, **alive(current_time())}},  # expired: gone (see _retention)
             {"$project": {**HEAD_FIELDS, "event_bytes": 1, "events": events_window(request)}},
         ]
         found, app_state, user_state = await asyncio.gather(
@@ -107,7 +108,7 @@ class Reader:
         document = await call(
             "iter_events",
             self._sessions.find_one,
-            key,
+            {**key, **alive(current_time())},
             {
                 "event_count": 1,
                 "archived_through": 1,
