@@ -14,6 +14,7 @@ from typing_extensions import Self
 from ._core import expect, stale
 from ._fork import fork_point, fork_snapshot
 from ._model import check_id
+from ._telemetry import instrument
 from .errors import SessionAlreadyExistsError, SessionError
 from .models import Event, utc_now
 from .requests import (
@@ -48,7 +49,18 @@ class SessionService(abc.ABC):
     - Errors are :class:`~hector_mongo_session.SessionError` subclasses.
 
     Services are async context managers: ``async with`` closes them.
+
+    With ``opentelemetry-api`` installed (the ``otel`` extra), every call is a span (see
+    ``hector_mongo_session._telemetry``).
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        instrument(cls)
+
+    def _telemetry_attributes(self) -> dict[str, Any]:
+        """What spans say of the store (the database semantic conventions' ``db.*``)."""
+        return {"db.system.name": "memory"}
 
     @abc.abstractmethod
     async def create(self, request: CreateRequest) -> CreateResponse:
@@ -301,3 +313,6 @@ class SessionService(abc.ABC):
         traceback: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+instrument(SessionService)

@@ -204,6 +204,16 @@ class MongoSessionService(SessionService):
         service._owned_client = client
         return service
 
+    def _telemetry_attributes(self) -> dict[str, Any]:
+        attributes: dict[str, Any] = {
+            "db.system.name": "mongodb",
+            "db.collection.name": self._sessions.name,
+        }
+        namespace = getattr(getattr(self._sessions, "database", None), "name", None)
+        if isinstance(namespace, str):
+            attributes["db.namespace"] = namespace
+        return attributes
+
     async def close(self) -> None:
         """Close the client if this service created it (``from_uri``); else do nothing."""
         client, self._owned_client = self._owned_client, None
