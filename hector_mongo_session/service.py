@@ -186,7 +186,7 @@ class SessionService(abc.ABC):
         else:
             raise stale(source, (await self.get(request)).session.revision)
         [outcome] = await self.import_snapshots([snapshot])
-        if outcome == "present":
+        if outcome in ("present", "conflict"):
             raise SessionAlreadyExistsError(app_name=app_name, user_id=user_id, session_id=new_id)
         if isinstance(outcome, SessionError):
             raise outcome
