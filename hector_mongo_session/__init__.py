@@ -43,6 +43,7 @@ from .requests import (
     CreateRequest,
     CreateResponse,
     DeleteRequest,
+    Erased,
     GetRequest,
     GetResponse,
     ListRequest,
@@ -50,7 +51,7 @@ from .requests import (
 )
 from .retry import append_with_retry
 from .service import SessionService
-from .session import Events, Session
+from .session import Events, Session, Usage
 from .snapshot import ImportOutcome, SessionSnapshot
 from .state import KEY_PREFIX_APP, KEY_PREFIX_TEMP, KEY_PREFIX_USER, State
 
@@ -69,6 +70,7 @@ __all__ = [
     "CreateResponse",
     "DeleteRequest",
     "DocumentTooLargeError",
+    "Erased",
     "Event",
     "EventActions",
     "EventIdConflictError",
@@ -99,6 +101,7 @@ __all__ = [
     "State",
     "StateKeyNotExistError",
     "StorageError",
+    "Usage",
     "__version__",
     "append_with_retry",
     "escape_key",

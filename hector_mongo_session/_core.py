@@ -34,10 +34,15 @@ from ._values import (
 )
 from .errors import InvalidArgumentError, StaleSessionError
 from .requests import CreateRequest
-from .session import Events, Session, StoredShape
+from .session import Events, Session, StoredShape, Usage
 from .state import State, split_by_scope
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_TOKENS = ("input_tokens", "output_tokens", "total_tokens")
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 @dataclass
@@ -129,6 +134,7 @@ def build_session(
         app_state=app_state,
         user_state=user_state,
         document_id=document.get("_id"),
+        archive_expire_at=document.get("archive_expire_at"),
     )
     return Session(
         id=document["session_id"],
@@ -140,6 +146,11 @@ def build_session(
         revision=document["revision"],
         event_count=event_count,
         metadata=decode_state(document.get("metadata")),
+        title=document.get("title"),
+        usage=Usage(
+            **{name: _count(document.get("usage", {}).get(name)) for name in _TOKENS},
+            stored_bytes=(events_bytes or 0) + _count(document.get("archived_bytes")),
+        ),
         stored=stored,
     )
 
@@ -199,6 +210,10 @@ def plan_create(request: CreateRequest, *, now: datetime) -> CreatePlan:
     document = session_document(
         app_name=app_name, user_id=user_id, session_id=session_id, state=session_state, now=now
     )
+    if request.title:
+        document["title"] = request.title
+    if request.metadata:
+        document["metadata"] = encode_mapping(request.metadata, "metadata")
     check_state_document_fits("session", document)
     app_update = scope_update(app_part, "state")
     user_update = scope_update(user_part, "state")

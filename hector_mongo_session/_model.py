@@ -12,6 +12,8 @@ from .errors import InvalidArgumentError
 
 MAX_ID_LENGTH = 256
 """Longest accepted app name, user id, session id or event id, in characters."""
+MAX_TITLE_LENGTH = 512
+"""Longest accepted session title, in characters."""
 
 
 _UNSET: Any = object()

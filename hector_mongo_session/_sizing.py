@@ -14,6 +14,7 @@ from typing import Any
 from bson import Int64, ObjectId
 
 from ._codec import bson_size
+from ._model import MAX_TITLE_LENGTH
 from .errors import DocumentTooLargeError, EventTooLargeError
 
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
@@ -31,6 +32,11 @@ def array_overhead(count: int) -> int:
         total += (end - start) * (2 + digits)
         start, digits = end, digits + 1
     return total
+
+
+# A title is counted at its largest (the most characters, each of the most UTF-8 bytes),
+# so sizing a handle's document needs no title.
+_LONGEST_TITLE = "\U0010ffff" * MAX_TITLE_LENGTH
 
 
 def session_header_bytes(
@@ -60,6 +66,7 @@ def session_header_bytes(
             "dropped_through": Int64(0),
             "archive_max_time": _EPOCH,
             "metadata": metadata or {},
+            "title": _LONGEST_TITLE,
             "schema_version": 2,
         }
     )

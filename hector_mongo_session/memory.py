@@ -8,7 +8,8 @@ two behave identically; everything lives in this process and is lost when it exi
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from ._append import (
@@ -33,6 +34,9 @@ from ._core import (
     stale,
 )
 from ._model import check_id
+from ._retention import Retention, current_time, expired, stamp_import
+from ._update import apply_update, list_matches, plan_update
+from ._usage import append_counters, apply_counters, record_append, record_pop
 from ._values import from_bson_datetime, to_bson_datetime
 from ._window import (
     DEFAULT_MAX_EVENTS,
@@ -55,6 +59,7 @@ from .requests import (
     CreateRequest,
     CreateResponse,
     DeleteRequest,
+    Erased,
     GetRequest,
     GetResponse,
     ListRequest,
@@ -76,6 +81,8 @@ class InMemoryService(SessionService):
         max_events: the window's bound in events, like the MongoDB service's.
         max_window_bytes: the window's bound in bytes, like the MongoDB service's.
             Older events move to an in-memory archive, exactly as they would in MongoDB.
+        retention: how long a session is kept after its last write (``None``: forever),
+            like the MongoDB service's; expired sessions are removed when next touched.
     """
 
     def __init__(
@@ -83,8 +90,10 @@ class InMemoryService(SessionService):
         *,
         max_events: int | None = DEFAULT_MAX_EVENTS,
         max_window_bytes: int = DEFAULT_MAX_WINDOW_BYTES,
+        retention: timedelta | None = None,
     ) -> None:
         self._bounds = WindowBounds.of(max_events, max_window_bytes)
+        self._retention = Retention.of(retention)
         self._sessions: dict[_Key, dict[str, Any]] = {}
         self._app_states: dict[str, dict[str, Any]] = {}
         self._user_states: dict[tuple[str, str], dict[str, Any]] = {}
@@ -95,8 +104,10 @@ class InMemoryService(SessionService):
         plan = plan_create(request, now=utc_now())
         document = plan.document
         key = (document["app_name"], document["user_id"], plan.session_id)
+        self._expire(key)
         if key in self._sessions:
             raise SessionAlreadyExistsError(app_name=key[0], user_id=key[1], session_id=key[2])
+        self._stamp(document, None)
         self._sessions[key] = document
         self._update_shared(key[0], key[1], plan.app_update, plan.user_update)
         return CreateResponse(session=self._session_of(document, []))
@@ -166,6 +177,7 @@ class InMemoryService(SessionService):
             self._settle_stored(session, plan, document, stored_ids)
             return
         check_current(session, document)
+        self._stamp(document, key)  # retention: expire_at moves forward
         if plan.needs_sizes:
             session.stored.sizes = builtins.list(document["event_bytes"])
             plan = plan_append(session, events, bounds=self._bounds)
@@ -178,12 +190,15 @@ class InMemoryService(SessionService):
         document["state"] = plan.session_update.apply_to(document["state"])
         document["revision"] += 1
         document["event_count"] += len(plan.event_documents)
+        apply_counters(document, append_counters(plan))
         document["schema_version"] = 2
         document["last_update_time"] = max(
             document["last_update_time"], to_bson_datetime(plan.timestamp)
         )
         self._update_shared(key[0], key[1], plan.app_update, plan.user_update)
         apply_append(session, plan)
+        record_append(session, plan)
+        session.stored.archive_expire_at = document.get("archive_expire_at")
 
     def _settle_stored(
         self, session: Session, plan: AppendPlan, document: dict[str, Any], stored: set[str]
@@ -213,6 +228,8 @@ class InMemoryService(SessionService):
             buckets.append(
                 bucket_document(document, bucket, revision=move.planned_revision, now=now)
             )
+            if "archive_expire_at" in document:
+                buckets[-1]["expire_at"] = document["archive_expire_at"]
         newest = max(event["timestamp"] for event in moving)
         document["archive_max_time"] = max(document.get("archive_max_time", newest), newest)
         document["archived_through"] = move.last_seq
@@ -222,10 +239,14 @@ class InMemoryService(SessionService):
     async def list(self, request: ListRequest) -> ListResponse:
         expect(request, ListRequest)
         app_name = check_id(request.app_name, "app_name")
+        for key in builtins.list(self._sessions):
+            self._expire(key)
         documents = [
             document
             for (app, user, _), document in self._sessions.items()
-            if app == app_name and (request.user_id is None or user == request.user_id)
+            if app == app_name
+            and (request.user_id is None or user == request.user_id)
+            and list_matches(document, request)
         ]
         documents.sort(key=_list_order, reverse=True)
         if request.page_token is not None:
@@ -254,11 +275,50 @@ class InMemoryService(SessionService):
         self._sessions.pop(key, None)
         self._archive.pop(key, None)
 
+    async def update_session(
+        self,
+        session: Session,
+        *,
+        title: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        plan = plan_update(session, title=title, metadata=metadata, now=utc_now())
+        document = self._document(session.app_name, session.user_id, session.id)
+        check_current(session, document)
+        self._stamp(document, (session.app_name, session.user_id, session.id))
+        plan.apply_to(document)
+        apply_update(session, plan)
+        session.stored.archive_expire_at = document.get("archive_expire_at")
+
+    async def delete_user(self, app_name: str, user_id: str) -> Erased:
+        app_name, user_id = check_id(app_name, "app_name"), check_id(user_id, "user_id")
+        return self._erase(lambda app, user: (app, user) == (app_name, user_id))
+
+    async def delete_app(self, app_name: str) -> Erased:
+        app_name = check_id(app_name, "app_name")
+        erased = self._erase(lambda app, _: app == app_name)
+        app_states = int(self._app_states.pop(app_name, None) is not None)
+        return erased.model_copy(update={"app_states": app_states})
+
+    def _erase(self, chosen: Callable[[str, str], bool]) -> Erased:
+        sessions = [key for key in self._sessions if chosen(key[0], key[1])]
+        for key in sessions:
+            del self._sessions[key]
+        archived = [key for key in self._archive if chosen(key[0], key[1])]
+        buckets = sum(len(self._archive.pop(key)) for key in archived)
+        users = [key for key in self._user_states if chosen(*key)]
+        for user in users:
+            del self._user_states[user]
+        return Erased(sessions=len(sessions), archived_buckets=buckets, user_states=len(users))
+
     async def pop_event(self, session: Session) -> Event | None:
         expect(session, Session)
         key = (session.app_name, session.user_id, session.id)
         document = self._document(*key)
         check_current(session, document)
+        if document["events"]:
+            self._stamp(document, key)
+            session.stored.archive_expire_at = document.get("archive_expire_at")
         if not document["events"]:
             _check_nothing_archived(document)
             return None
@@ -267,6 +327,7 @@ class InMemoryService(SessionService):
         size = document["event_bytes"].pop()
         document["revision"] += 1
         document["event_count"] -= 1
+        record_pop(session, size)
         return apply_pop(session, popped, size)
 
     async def user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
@@ -280,10 +341,12 @@ class InMemoryService(SessionService):
         for item in encode_batch(snapshots, bounds=self._bounds):
             if isinstance(item, SessionError):
                 outcomes.append(item)
-            elif item.key in self._sessions:
+            elif self._expire(item.key) or item.key in self._sessions:
                 stored = self._sessions[item.key].get("import_digest")
                 outcomes.append("present" if stored == item.digest else "conflict")
             else:
+                if self._retention is not None:
+                    stamp_import(self._retention, [item], current_time())
                 self._sessions[item.key] = item.document
                 self._archive[item.key] = item.buckets
                 self._update_shared(item.key[0], item.key[1], item.app_update, item.user_update)
@@ -302,6 +365,8 @@ class InMemoryService(SessionService):
             if value is not None:
                 check_id(value, name)
         for key in sorted(self._sessions):
+            if self._expire(key):
+                continue
             if all(want is None or want == have for want, have in zip(wanted, key, strict=True)):
                 document = self._sessions[key]
                 yield decode_snapshot(
@@ -331,12 +396,36 @@ class InMemoryService(SessionService):
 
     def _document(self, app_name: str, user_id: str, session_id: str) -> dict[str, Any]:
         key = self._key(app_name, user_id, session_id)
+        self._expire(key)
         try:
             return self._sessions[key]
         except KeyError:
             raise SessionNotFoundError(
                 app_name=app_name, user_id=user_id, session_id=session_id
             ) from None
+
+    def _expire(self, key: _Key) -> bool:
+        """Remove the session ``key`` (and its archive) if it has expired, as MongoDB's TTL
+        monitor would; return ``False`` (so callers can chain it)."""
+        document = self._sessions.get(key)
+        if document is not None and expired(document, current_time()):
+            del self._sessions[key]
+            self._archive.pop(key, None)
+        return False
+
+    def _stamp(self, document: dict[str, Any], key: _Key | None) -> None:
+        """Retention: a write moves ``expire_at`` forward, and the archive's horizon with it
+        when passed (the buckets of ``key`` get the new one)."""
+        if self._retention is None:
+            return
+        fields = self._retention.stamp(current_time(), document.get("archive_expire_at"))
+        document.update(fields)
+        if "archive_expire_at" in fields and key is not None:
+            for bucket in self._buckets_of(key, document):
+                bucket["expire_at"] = max(
+                    bucket.get("expire_at", fields["archive_expire_at"]),
+                    fields["archive_expire_at"],
+                )
 
     def _session_of(
         self, document: Mapping[str, Any], events: builtins.list[Mapping[str, Any]]

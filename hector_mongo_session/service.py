@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import abc
 import builtins
-from collections.abc import AsyncIterator, Sequence
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
 from typing_extensions import Self
 
-from .models import Event
+from ._core import expect, stale
+from ._fork import fork_point, fork_snapshot
+from ._model import check_id
+from ._telemetry import instrument
+from .errors import SessionAlreadyExistsError, SessionError
+from .models import Event, utc_now
 from .requests import (
     CreateRequest,
     CreateResponse,
     DeleteRequest,
+    Erased,
     GetRequest,
     GetResponse,
     ListRequest,
@@ -42,7 +49,18 @@ class SessionService(abc.ABC):
     - Errors are :class:`~hector_mongo_session.SessionError` subclasses.
 
     Services are async context managers: ``async with`` closes them.
+
+    With ``opentelemetry-api`` installed (the ``otel`` extra), every call is a span (see
+    ``hector_mongo_session._telemetry``).
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        instrument(cls)
+
+    def _telemetry_attributes(self) -> dict[str, Any]:
+        """What spans say of the store (the database semantic conventions' ``db.*``)."""
+        return {"db.system.name": "memory"}
 
     @abc.abstractmethod
     async def create(self, request: CreateRequest) -> CreateResponse:
@@ -120,6 +138,118 @@ class SessionService(abc.ABC):
     async def delete(self, request: DeleteRequest) -> None:
         """Delete a session and its events; a missing session is not an error."""
 
+    async def fork(
+        self, session: Session, *, at_seq: int | None = None, new_session_id: str | None = None
+    ) -> Session:
+        """Create a new session of the same app and user holding ``session``'s history up
+        to ``at_seq`` and its session state as it was then; the source is not changed.
+
+        The fork's ``metadata`` is the source's plus ``forked_from``: ``{"session_id",
+        "seq"}``, and ``"unknown_state_keys"`` where the history cannot tell a key's value
+        at ``at_seq`` (changed after it by an event, and by none up to it: such keys are
+        left out). Every other session key is exact. ``app:``/``user:`` keys are shared,
+        not forked. The history is read from storage (``iter_events``, the archive
+        included) and stored whole (``import_snapshots``); the events up to ``at_seq``
+        are held in memory meanwhile.
+
+        Args:
+            session: the source (only its ids are used: storage is read afresh).
+            at_seq: the seq of the last event the fork holds (``0``: none; ``None``: the
+                newest).
+            new_session_id: the fork's id (a uuid4 when ``None``).
+
+        Returns:
+            The fork, with all its events.
+
+        Raises:
+            SessionNotFoundError: no such source session.
+            SessionAlreadyExistsError: ``new_session_id`` is taken.
+            InvalidArgumentError: ``at_seq`` is outside the source's history.
+        """
+        expect(session, Session)
+        app_name, user_id = session.app_name, session.user_id
+        request = GetRequest(
+            app_name=app_name, user_id=user_id, session_id=session.id, num_recent_events=1
+        )
+        new_id = (
+            str(uuid.uuid4()) if new_session_id is None else check_id(new_session_id, "session_id")
+        )
+        for _ in range(3):  # the source's newest events popped while it was read: again
+            source = (await self.get(request)).session
+            end = fork_point(source, at_seq)
+            history = self.iter_events(app_name=app_name, user_id=user_id, session_id=session.id)
+            snapshot = await fork_snapshot(
+                source, history, at_seq=end, new_session_id=new_id, now=utc_now()
+            )
+            if snapshot is not None:
+                break
+        else:
+            raise stale(source, (await self.get(request)).session.revision)
+        [outcome] = await self.import_snapshots([snapshot])
+        if outcome in ("present", "conflict"):
+            raise SessionAlreadyExistsError(app_name=app_name, user_id=user_id, session_id=new_id)
+        if isinstance(outcome, SessionError):
+            raise outcome
+        forked = GetRequest(app_name=app_name, user_id=user_id, session_id=new_id)
+        return (await self.get(forked)).session
+
+    async def update_session(
+        self,
+        session: Session,
+        *,
+        title: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Change a session's title and metadata, revision-checked like an append.
+
+        ``session`` is updated in place (title, metadata, a new revision), so it stays
+        current; other handles of the session are stale afterwards, as after an append.
+        The session counts as updated now (``last_update_time``, the order of ``list``).
+
+        Args:
+            session: a current handle of the session.
+            title: the new title (at most 512 characters); ``""`` removes it; ``None``
+                leaves it.
+            metadata: per-key changes: a value sets the key, ``None`` removes it; keys not
+                named are left as they are.
+
+        Raises:
+            StaleSessionError: storage has a newer revision than ``session``; nothing was
+                written.
+            SessionNotFoundError: the session was deleted.
+            InvalidArgumentError: a bad title, key or value; nothing was written.
+            DocumentTooLargeError: the metadata would pass MongoDB's 16 MiB limit.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot update sessions")
+
+    async def delete_user(self, app_name: str, user_id: str) -> Erased:
+        """Erase a user of an app: every session, archived event and the user-scope state.
+
+        Sessions go first, then their archive buckets, then the user's state, so a run
+        cut short (a lost connection) leaves nothing a read would show but documents a
+        second run removes: run it again until it returns. Sessions the user creates
+        while it runs may survive it: stop the user's traffic first. The app-scope state
+        is the app's, not the user's, and stays.
+
+        Returns:
+            What this run removed.
+
+        Raises:
+            InvalidArgumentError: a bad id.
+            StorageError: the run was cut short; run it again to finish.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot erase users")
+
+    async def delete_app(self, app_name: str) -> Erased:
+        """Erase an app: every session, archived event, user-scope and app-scope state.
+
+        Like :meth:`delete_user`, in the same order, and as safe to run again.
+
+        Returns:
+            What this run removed.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot erase apps")
+
     async def import_snapshots(
         self, snapshots: Sequence[SessionSnapshot]
     ) -> builtins.list[ImportOutcome]:
@@ -183,3 +313,6 @@ class SessionService(abc.ABC):
         traceback: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+instrument(SessionService)

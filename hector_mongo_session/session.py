@@ -7,13 +7,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, overload
 
+from pydantic import ConfigDict
+
 from ._codec import decode_event
-from ._model import check_id
+from ._model import Model, check_id
 from ._values import to_utc_millis
 from .models import Event
 from .state import State
 
-__all__ = ["Events", "Session"]
+__all__ = ["Events", "Session", "Usage"]
 
 
 class Events(Sequence[Event]):
@@ -67,6 +69,22 @@ class Events(Sequence[Event]):
         return f"Events({len(self._items)} events)"
 
 
+class Usage(Model):
+    """What a session has cost: tokens its events report, and its stored bytes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    input_tokens: int = 0
+    """Prompt tokens (ADK ``prompt_token_count``, OpenAI ``input_tokens``/``prompt_tokens``)."""
+    output_tokens: int = 0
+    """Generated tokens, thoughts included (ADK ``candidates_token_count`` +
+    ``thoughts_token_count``, OpenAI ``output_tokens``/``completion_tokens``)."""
+    total_tokens: int = 0
+    """Total tokens as the events report them."""
+    stored_bytes: int = 0
+    """BSON bytes of the session's stored events, the window's and the archive's."""
+
+
 @dataclass
 class StoredShape:
     """What a handle knows of its stored document, so a backend can check the 16 MiB limit
@@ -95,6 +113,9 @@ class StoredShape:
     header_bytes: int | None = None
     """BSON size of the document without its events (ids, counters, state); None until
     first needed."""
+    archive_expire_at: Any = None
+    """When the session's archive buckets expire (a BSON date; ``None``: never, or not
+    known), with retention."""
     document_id: Any = None
     """The stored document's ``_id``: a session deleted and created again under the same
     ids is another document, and a handle of the old one must not write into it."""
@@ -113,8 +134,11 @@ class Session:
             append through an object whose revision is older than storage's raises
             ``StaleSessionError``.
         event_count: events in the session's whole history (the seq of the newest).
-        metadata: what an import kept besides state (``system`` prompt, ``tools``,
-            ``source``); empty for sessions created with ``create``.
+        metadata: what the caller set to find the session by (``create``,
+            ``update_session``), and what an import kept besides state (``system``
+            prompt, ``tools``, ``source``); ``forked_from`` on a fork.
+        title: the session's title, ``None`` when it has none.
+        usage: tokens its events reported and its stored bytes (see :class:`Usage`).
         stored: bookkeeping of the stored document, used by the services.
     """
 
@@ -129,6 +153,8 @@ class Session:
         "revision",
         "state",
         "stored",
+        "title",
+        "usage",
     )
 
     def __init__(
@@ -143,6 +169,8 @@ class Session:
         revision: int = 0,
         event_count: int = 0,
         metadata: dict[str, Any] | None = None,
+        title: str | None = None,
+        usage: Usage | None = None,
         stored: StoredShape | None = None,
     ) -> None:
         self._id = check_id(id, "session_id")
@@ -154,6 +182,8 @@ class Session:
         self.revision = revision
         self.event_count = event_count
         self.metadata = metadata if metadata is not None else {}
+        self.title = title
+        self.usage = usage if usage is not None else Usage()
         self.stored = stored if stored is not None else StoredShape()
 
     @property

@@ -11,11 +11,11 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import bson
 from bson import ObjectId
-from pydantic import Field, field_validator
+from pydantic import Field, StrictStr, field_validator
 
 from ._codec import (
     SCHEMA_VERSION,
@@ -28,8 +28,9 @@ from ._codec import (
     with_seqs,
 )
 from ._core import ScopeUpdate, scope_update
-from ._model import Id, Model, UserId
+from ._model import MAX_TITLE_LENGTH, Id, Model, UserId
 from ._sizing import MAX_DOCUMENT_BYTES
+from ._usage import tokens_of
 from ._values import (
     check_key,
     encode_mapping,
@@ -43,6 +44,8 @@ from .models import Event, utc_now
 from .state import KEY_PREFIX_TEMP, split_by_scope
 
 __all__ = ["ImportOutcome", "SessionSnapshot"]
+
+Title = Annotated[StrictStr, Field(max_length=MAX_TITLE_LENGTH)]
 
 ImportOutcome = Literal["imported", "present", "conflict"] | SessionError
 """Per snapshot: stored now, already stored (same ids, same content), stored with the same
@@ -69,6 +72,8 @@ class SessionSnapshot(Model):
     metadata: dict[str, Any] = Field(default_factory=dict)
     """What the session carries besides state, e.g. ``system`` (a system prompt),
     ``tools`` (tool schemas) and ``source`` (where an import came from)."""
+    title: Title | None = None
+    """The session's title (``None`` or empty: none)."""
 
     @field_validator("created_at", "last_update_time")
     @classmethod
@@ -144,6 +149,11 @@ def encode_snapshot(snapshot: SessionSnapshot, *, bounds: WindowBounds | None) -
         document["dropped_through"] = dropped
     if snapshot.metadata:
         document["metadata"] = encode_mapping(snapshot.metadata, "metadata")
+    if snapshot.title:
+        document["title"] = snapshot.title
+    tokens = tokens_of(documents)
+    if tokens:
+        document["usage"] = tokens
     app_values = {key: value for key, value in app_part.items() if value is not None}
     user_values = {key: value for key, value in user_part.items() if value is not None}
     timed = snapshot.created_at is not None or bool(times)  # else "now": not content
@@ -151,6 +161,8 @@ def encode_snapshot(snapshot: SessionSnapshot, *, bounds: WindowBounds | None) -
     buckets: list[dict[str, Any]] = []
     if bounds is not None:
         buckets = _archive_older(document, bounds)
+    if buckets:
+        document["archived_bytes"] = sum(sum(bucket["event_bytes"]) for bucket in buckets)
     return EncodedSnapshot(
         document,
         buckets,
@@ -172,6 +184,8 @@ def _content_digest(
         for name in ("state", "events", "event_count", "metadata")
         + (("created_at", "last_update_time") if timed else ())
     }
+    if document.get("title"):  # only when there is one: older digests stay as they were
+        content["title"] = document["title"]
     content["app_state"] = dict(app_values)
     content["user_state"] = dict(user_values)
     return hashlib.sha256(bson.encode(_canonical(content))).hexdigest()[:32]
@@ -251,6 +265,7 @@ def decode_snapshot(
         last_update_time=from_bson_datetime(document["last_update_time"]),
         event_count=document["event_count"],
         metadata=decode_state(document.get("metadata")),
+        title=document.get("title"),
     )
 
 

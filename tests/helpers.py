@@ -102,3 +102,31 @@ def typed(value: Any) -> Any:
     if isinstance(value, list):
         return ("list", [typed(item) for item in value])
     return (type(value).__name__, value)
+
+
+async def raw_documents(service: SessionService) -> dict[str, list[dict[str, Any]]]:
+    """Every stored document of a service, per collection (the in-memory service keeps the
+    same documents in dicts): ``sessions``, ``session_events``, ``app_states``,
+    ``user_states``."""
+    from hector_mongo_session import InMemoryService, MongoSessionService
+
+    if isinstance(service, InMemoryService):
+        return {
+            "sessions": list(service._sessions.values()),
+            "session_events": [b for buckets in service._archive.values() for b in buckets],
+            "app_states": [
+                {"app_name": app, "state": state} for app, state in service._app_states.items()
+            ],
+            "user_states": [
+                {"app_name": app, "user_id": user, "state": state}
+                for (app, user), state in service._user_states.items()
+            ],
+        }
+    assert isinstance(service, MongoSessionService)
+    collections = {
+        "sessions": service._sessions,
+        "session_events": service._archive.collection,
+        "app_states": service._shared.app_states,
+        "user_states": service._shared.user_states,
+    }
+    return {name: await c.find({}).to_list(None) for name, c in collections.items()}

@@ -53,7 +53,7 @@ def test_the_readme_session_runs(workdir: Path, capsys: pytest.CaptureFixture[st
     for command in commands:
         assert _run(command) == 0, command
     out = capsys.readouterr().out
-    assert "ensured 6 indexes" in out
+    assert "ensured 9 indexes" in out
     assert "3 sessions valid (16 events)" in out
     assert "3 sessions imported (16 events)" in out
     assert "s-oslo-1" in out
@@ -86,7 +86,7 @@ def test_ls_show_and_rm(workdir: Path, capsys: pytest.CaptureFixture[str]) -> No
     capsys.readouterr()
     assert _run("hector-mongo-session ls") == 0
     listing = capsys.readouterr().out.splitlines()
-    assert listing[0].split() == ["APP", "USER", "SESSION", "EVENTS", "UPDATED", "(UTC)"]
+    assert listing[0].split() == ["APP", "USER", "SESSION", "EVENTS", "UPDATED", "(UTC)", "TITLE"]
     assert len(listing) == 3
     assert re.search(r"\b20\d\d-\d\d-\d\d \d\d:\d\d:\d\d$", listing[1]), "ls shows dates"
     assert _run("hector-mongo-session show chat-weather-1 --app a --user b --json") == 0
@@ -149,3 +149,37 @@ def test_python_dash_m_runs_the_tool() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
+
+
+def test_rm_user_erases_everything_of_the_user_only_when_confirmed(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fixture = "tests/fixtures/transcripts/openai_chat.jsonl"
+    _run(f"hector-mongo-session import {fixture} --app a --user b")
+    _run(f"hector-mongo-session import {fixture} --app a --user c")
+    capsys.readouterr()
+    assert _run("hector-mongo-session rm --app a --user b") == 2
+    assert "--yes" in capsys.readouterr().err
+    assert _run("hector-mongo-session rm --app a") == 2, "a user or a session is needed"
+    capsys.readouterr()
+    assert _run("hector-mongo-session rm --app a --user b --yes") == 0
+    assert "erased user 'b' of app 'a': 2 sessions, 0 archived buckets, 0 user states" in (
+        capsys.readouterr().out
+    )
+    assert _run("hector-mongo-session ls --app a") == 0
+    users = {line.split()[1] for line in capsys.readouterr().out.splitlines()[1:]}
+    assert users == {"c"}
+
+
+def test_ls_shows_titles(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hector_mongo_session import SessionSnapshot
+    from hector_mongo_session.transcripts import native
+
+    snapshot = SessionSnapshot(app_name="a", user_id="b", session_id="s", title="Trip to Oslo")
+    (workdir / "titled.jsonl").write_text(native.dumps(snapshot), encoding="utf-8")
+    assert _run("hector-mongo-session import titled.jsonl") == 0
+    capsys.readouterr()
+    assert _run("hector-mongo-session ls --app a") == 0
+    [_, row] = capsys.readouterr().out.splitlines()
+    assert row.split()[0] == "a"
+    assert row.endswith("Trip to Oslo")

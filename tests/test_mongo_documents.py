@@ -11,6 +11,7 @@ from bson import ObjectId
 
 from hector_mongo_session import (
     Content,
+    CreateRequest,
     DeleteRequest,
     Event,
     EventActions,
@@ -181,7 +182,10 @@ async def test_ensure_indexes_is_idempotent_and_names_the_indexes(mongo_database
         "sessions.session_key",
         "sessions.user_sessions_by_update",
         "sessions.app_sessions_by_update",
+        "sessions.sessions_by_metadata",
+        "sessions.sessions_expire_at",
         "session_events.archive_range",
+        "session_events.session_events_expire_at",
         "app_states.app_key",
         "user_states.user_key",
     ]
@@ -202,6 +206,7 @@ async def test_ensure_indexes_is_idempotent_and_names_the_indexes(mongo_database
         ("user_id", -1),
         ("session_id", -1),
     ]
+    assert info["sessions_by_metadata"]["key"] == [("metadata.$**", 1)]
 
 
 async def test_the_constructor_does_no_io(mongo_database: Any) -> None:
@@ -217,6 +222,27 @@ async def test_an_append_is_one_call_without_shared_deltas(mongo_database: Any) 
     recording.reset()
     await service.append_event(session, text_event("hi", delta={"k": 1, "temp:t": 2}))
     assert recording.calls == [("sessions", "find_one_and_update")]
+
+
+async def test_titles_and_metadata_keep_appends_one_call_and_updates_are_one(
+    mongo_database: Any,
+) -> None:
+    recording = RecordingDatabase(mongo_database)
+    service = MongoSessionService(recording)
+    request = CreateRequest(app_name="app", user_id="user", title="Named", metadata={"topic": "x"})
+    session = (await service.create(request)).session
+    recording.reset()
+    await service.append_event(session, text_event("hi", delta={"k": 1}))
+    assert recording.calls == [("sessions", "find_one_and_update")]
+    recording.reset()
+    await service.update_session(session, title="Renamed", metadata={"topic": "y", "n": 1})
+    assert recording.calls == [("sessions", "find_one_and_update")]
+    raw = await _raw(mongo_database, session.id)
+    assert (raw["title"], raw["metadata"], raw["revision"]) == (
+        "Renamed",
+        {"topic": "y", "n": 1},
+        2,
+    )
 
 
 async def test_shared_deltas_add_one_call_per_scope(mongo_database: Any) -> None:

@@ -314,6 +314,10 @@ async def test_stats_projects_before_grouping_and_may_spill_to_disk(mongo_databa
     assert set(projected) <= {"_id", "app_name", "user_id", "event_count"} | {
         "stored_events",
         "event_bytes",
+        "archived_bytes",
+        "input_tokens",
+        "output_tokens",
+        "total_tokens",
     }, f"whole documents reach the group: {projected}"
     assert kwargs.get("allowDiskUse") is True
 

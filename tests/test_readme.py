@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from .helpers import text_event
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
@@ -44,3 +46,23 @@ async def test_the_migration_example_runs(
     await namespace["migrate"](service, str(fixture))
     assert "3 sessions imported (16 events)" in capsys.readouterr().out
     assert len((tmp_path / "backup.jsonl").read_text().splitlines()) == 3
+
+
+async def test_the_operations_examples_run(capsys: pytest.CaptureFixture[str]) -> None:
+    from hector_mongo_session import CreateRequest, InMemoryService
+
+    namespace: dict[str, Any] = {"__name__": "readme"}
+    for name in ("find_trips", "branch", "forget"):
+        [block] = [block for block in python_blocks() if f"async def {name}" in block]
+        exec(compile(block, f"README.md {name} example", "exec"), namespace)
+    service = InMemoryService()
+    await namespace["find_trips"](service)
+    assert "Oslo, March 0 {'topic': 'travel', 'booked': True}" in capsys.readouterr().out
+    request = CreateRequest(app_name="weather-bot", user_id="ada", session_id="long")
+    source = (await service.create(request)).session
+    for i in range(12):
+        await service.append_event(source, text_event(f"m{i}"))
+    fork = await namespace["branch"](service, source)
+    assert len(fork.events) == 10
+    erased = await namespace["forget"](service)
+    assert erased.sessions == 3

@@ -182,9 +182,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ls.add_argument("--page", metavar="TOKEN", help="the next page, from a previous 'ls --app'")
 
-    for name, help in (("show", "show one session"), ("rm", "delete a session")):
+    for name, help in (
+        ("show", "show one session"),
+        ("rm", "delete a session, or erase a user (no SESSION, with --yes)"),
+    ):
         sub = command(name, help)
-        sub.add_argument("session", help="the session id")
+        if name == "rm":  # no SESSION: erase the whole user
+            sub.add_argument("session", nargs="?", help="the session id (none: the whole user)")
+            sub.add_argument("--yes", action="store_true", help="confirm erasing a whole user")
+        else:
+            sub.add_argument("session", help="the session id")
         sub.add_argument("--app", required=True, help="its app")
         sub.add_argument("--user", required=True, help="its user")
         if name == "show":
@@ -310,7 +317,7 @@ async def _dispatch(args: argparse.Namespace, service: MongoSessionService, out:
     if args.command == "show":
         return await _show(args, service)
     if args.command == "rm":
-        return await _rm(args, service)
+        return await (_rm(args, service) if args.session else _rm_user(args, service))
     if args.command == "gc":
         removed = await service.collect_orphans(min_age=timedelta(seconds=args.min_age))
         print(f"deleted {removed} orphaned archive buckets")
@@ -354,9 +361,10 @@ async def _ls(args: argparse.Namespace, service: MongoSessionService) -> int:
     sessions.sort(key=lambda s: s.last_update_time, reverse=True)
     shown = sessions[: args.limit]
     rows = [
-        (s.app_name, s.user_id, s.id, str(s.event_count), _when(s.last_update_time)) for s in shown
+        (s.app_name, s.user_id, s.id, str(s.event_count), _when(s.last_update_time), s.title or "")
+        for s in shown
     ]
-    table(sys.stdout, ["APP", "USER", "SESSION", "EVENTS", "UPDATED (UTC)"], rows)
+    table(sys.stdout, ["APP", "USER", "SESSION", "EVENTS", "UPDATED (UTC)", "TITLE"], rows)
     if args.app and token:
         user = f" --user {args.user}" if args.user else ""
         print(
@@ -389,6 +397,11 @@ async def _show(args: argparse.Namespace, service: MongoSessionService) -> int:
         f"({session.events_in_window} in the session document, the rest archived), "
         f"last update {_when(session.last_update_time)} UTC"
     )
+    usage = session.usage
+    print(
+        f"  cost: {usage.total_tokens} tokens ({usage.input_tokens} in, {usage.output_tokens} "
+        f"out), {usage.stored_bytes} bytes stored"
+    )
     if session.metadata.get("system"):
         print(f"  system: {session.metadata['system']}")
     print(f"  state: {json.dumps(session.state.to_dict(), default=str, ensure_ascii=False)}")
@@ -408,13 +421,28 @@ async def _rm(args: argparse.Namespace, service: MongoSessionService) -> int:
     return 0
 
 
+async def _rm_user(args: argparse.Namespace, service: MongoSessionService) -> int:
+    """``rm --app A --user U --yes``: erase every session and the state of a user."""
+    if not args.yes:
+        raise UsageError(
+            f"rm --user erases every session and the state of user {args.user!r} in app "
+            f"{args.app!r}: add --yes to confirm"
+        )
+    erased = await service.delete_user(args.app, args.user)
+    print(
+        f"erased user {args.user!r} of app {args.app!r}: {erased.sessions} sessions, "
+        f"{erased.archived_buckets} archived buckets, {erased.user_states} user states"
+    )
+    return 0
+
+
 async def _stats(args: argparse.Namespace, service: MongoSessionService) -> int:
     rows = await service.stats(app_name=args.app)
-    counts = ("sessions", "events", "stored_events", "event_bytes")
+    counts = ("sessions", "events", "stored_events", "event_bytes", "stored_bytes", "total_tokens")
     cells: list[list[str]] = [
         [str(r["app_name"]), str(r["user_id"]), *(str(r[key]) for key in counts)] for r in rows
     ]
     cells.append(["TOTAL", "", *(str(sum(r[key] for r in rows)) for key in counts)])
-    headers = ["APP", "USER", "SESSIONS", "EVENTS", "IN WINDOW", "WINDOW BYTES"]
+    headers = ["APP", "USER", "SESSIONS", "EVENTS", "IN WINDOW", "WINDOW BYTES", "BYTES", "TOKENS"]
     table(sys.stdout, headers, cells)
     return 0

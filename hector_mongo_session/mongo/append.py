@@ -22,6 +22,8 @@ from .._append import (
 )
 from .._codec import with_seqs
 from .._core import check_current, expect, replaced, stale
+from .._retention import Retention, alive, current_time
+from .._usage import append_counters, record_append, record_pop
 from .._values import to_bson_datetime
 from .._window import WindowBounds, bucket_document, split_into_buckets
 from ..errors import InvalidArgumentError, SessionNotFoundError
@@ -30,6 +32,7 @@ from ..session import Session
 from .archive import Archive
 from .driver import aggregate, call
 from .queries import named, session_key
+from .retention import record_stamp, stamp_write
 from .shared import SharedState, add_state_update, gather_scopes, shared_state_error
 
 
@@ -37,12 +40,18 @@ class Appender:
     """The append path of a :class:`MongoSessionService`."""
 
     def __init__(
-        self, sessions: Any, archive: Archive, shared: SharedState, bounds: WindowBounds
+        self,
+        sessions: Any,
+        archive: Archive,
+        shared: SharedState,
+        bounds: WindowBounds,
+        retention: Retention | None = None,
     ) -> None:
         self._sessions = sessions
         self._archive = archive
         self._shared = shared
         self._bounds = bounds
+        self._retention = retention
 
     async def append(self, session: Session, events: Sequence[Event]) -> None:
         events = [event for event in events if not (isinstance(event, Event) and event.partial)]
@@ -50,9 +59,11 @@ class Appender:
             return
         plan = plan_append(session, events, bounds=self._bounds)
         key = session_key(session.app_name, session.user_id, session.id)
-        at_revision: dict[str, Any] = {**key, "revision": session.revision}
+        at = current_time()
+        at_revision: dict[str, Any] = {**key, "revision": session.revision, **alive(at)}
         if session.stored.document_id is not None:
             at_revision["_id"] = session.stored.document_id
+        stamp = await stamp_write(self._retention, self._archive, session, key, at, "append_event")
         if plan.needs_sizes:
             found = await self._read(at_revision, {"event_bytes": 1})
             if found is not None:
@@ -60,14 +71,15 @@ class Appender:
                 plan = plan_append(session, events, bounds=self._bounds)
         moved_max_time = None
         if plan.move is not None:
-            moved_max_time = await self._archive_oldest(at_revision, plan)
+            horizon = stamp.get("archive_expire_at", session.stored.archive_expire_at)
+            moved_max_time = await self._archive_oldest(at_revision, plan, horizon)
         stored = None
         if not plan.needs_sizes and (plan.move is None or moved_max_time is not None):
             stored = await call(
                 "append_event",
                 self._sessions.find_one_and_update,
                 {**at_revision, "events.id": {"$nin": plan.event_ids}},
-                _update(plan, moved_max_time),
+                _update(plan, moved_max_time, stamp),
                 projection={"revision": 1},
                 return_document=ReturnDocument.AFTER,
                 writes=True,
@@ -76,20 +88,30 @@ class Appender:
             await self._settle_refused(session, key, plan)
             return
         apply_append(session, plan)
+        record_append(session, plan)
+        record_stamp(session, stamp)
         await self._write_shared_deltas(key, plan)
 
     async def pop(self, session: Session) -> Event | None:
         """Remove the newest event of the window (see ``SessionService.pop_event``)."""
         expect(session, Session)
         key = session_key(session.app_name, session.user_id, session.id)
-        condition: dict[str, Any] = {**key, "revision": session.revision}
+        at = current_time()
+        condition: dict[str, Any] = {**key, "revision": session.revision, **alive(at)}
         if session.stored.document_id is not None:
             condition["_id"] = session.stored.document_id
+        stamp = await stamp_write(self._retention, self._archive, session, key, at, "pop_event")
+        update: dict[str, Any] = {
+            "$pop": {"events": 1, "event_bytes": 1},
+            "$inc": {"revision": 1, "event_count": -1},
+        }
+        if stamp:
+            update["$set"] = stamp
         before = await call(
             "pop_event",
             self._sessions.find_one_and_update,
             {**condition, "events.0": {"$exists": True}},
-            {"$pop": {"events": 1, "event_bytes": 1}, "$inc": {"revision": 1, "event_count": -1}},
+            update,
             projection={
                 "event_count": 1,
                 "events": {"$slice": -1},
@@ -100,11 +122,13 @@ class Appender:
         )
         if before is not None:
             popped = with_seqs(before["events"][-1:], before["event_count"])[0]
+            record_pop(session, before["event_bytes"][-1])
+            record_stamp(session, stamp)
             return apply_pop(session, popped, before["event_bytes"][-1])
         current = await call(
             "pop_event",
             self._sessions.find_one,
-            key,
+            {**key, **alive(at)},
             {"revision": 1, "archived_through": 1, "dropped_through": 1},
             writes=False,
         )
@@ -123,7 +147,9 @@ class Appender:
             "append_event", self._sessions.find_one, dict(query), projection, writes=False
         )
 
-    async def _archive_oldest(self, at_revision: Mapping[str, Any], plan: AppendPlan) -> Any:
+    async def _archive_oldest(
+        self, at_revision: Mapping[str, Any], plan: AppendPlan, expire_at: Any
+    ) -> Any:
         """Write the plan's move to the archive; return the newest moved timestamp (``None``
         when the handle is no longer current: the append is then refused as usual)."""
         move = plan.move
@@ -134,13 +160,13 @@ class Appender:
         moving = with_seqs(found["events"], move.first_seq)
         header = {**at_revision, "_id": found["_id"]}
         now = utc_now()
-        await self._archive.write(
-            [
-                bucket_document(header, bucket, revision=move.planned_revision, now=now)
-                for bucket in split_into_buckets(move.first_seq, moving, move.sizes)
-            ],
-            "append_event",
-        )
+        buckets = [
+            bucket_document(header, bucket, revision=move.planned_revision, now=now)
+            for bucket in split_into_buckets(move.first_seq, moving, move.sizes)
+        ]
+        if expire_at is not None:  # retention: buckets expire at the horizon
+            buckets = [{**bucket, "expire_at": expire_at} for bucket in buckets]
+        await self._archive.write(buckets, "append_event")
         return max(event["timestamp"] for event in moving)
 
     async def _settle_refused(
@@ -156,7 +182,7 @@ class Appender:
         """
         ids = plan.event_ids
         pipeline: list[dict[str, Any]] = [
-            {"$match": key},
+            {"$match": {**key, **alive(current_time())}},
             {
                 "$project": {
                     "revision": 1,
@@ -230,12 +256,13 @@ class Appender:
             raise shared_state_error("append_event", failed, "the event was stored")
 
 
-def _update(plan: AppendPlan, moved_max_time: Any) -> dict[str, Any]:
-    """The update document of an append (and of its archive move, if any)."""
+def _update(plan: AppendPlan, moved_max_time: Any, stamp: Mapping[str, Any]) -> dict[str, Any]:
+    """The update document of an append (and of its archive move, if any; ``stamp``: the
+    retention fields it sets)."""
     events: dict[str, Any] = {"$each": plan.event_documents}
     sizes: dict[str, Any] = {"$each": plan.event_sizes}
     maxima: dict[str, Any] = {"last_update_time": to_bson_datetime(plan.timestamp)}
-    to_set: dict[str, Any] = dict(plan.upgrade)
+    to_set: dict[str, Any] = {**plan.upgrade, **stamp}
     if plan.upgrade:
         to_set["schema_version"] = 2
     if plan.move is not None:
@@ -252,4 +279,5 @@ def _update(plan: AppendPlan, moved_max_time: Any) -> dict[str, Any]:
     if to_set:
         update["$set"] = to_set
     add_state_update(update, "state", plan.session_update)
+    update["$inc"].update(append_counters(plan))  # tokens and archived bytes: same update
     return update

@@ -9,6 +9,7 @@ from pymongo.errors import BulkWriteError
 
 from .._core import ScopeUpdate
 from .._model import check_id
+from .._retention import Retention, alive, current_time, stamp_import
 from .._window import WindowBounds
 from ..errors import OutcomeUnknownError, SessionError, StorageError
 from ..snapshot import (
@@ -35,6 +36,7 @@ async def import_snapshots(
     snapshots: Sequence[SessionSnapshot],
     *,
     bounds: WindowBounds,
+    retention: Retention | None = None,
 ) -> list[ImportOutcome]:
     """Store a batch of snapshots whole; sessions that exist already are left alone.
 
@@ -45,6 +47,8 @@ async def import_snapshots(
     """
     encoded = encode_batch(snapshots, bounds=bounds)
     items = [item for item in encoded if isinstance(item, EncodedSnapshot)]
+    if retention is not None:
+        stamp_import(retention, items, current_time())
     outcomes: dict[Key, ImportOutcome] = {}
     try:
         existing = await _existing(sessions, [item.key for item in items])
@@ -74,10 +78,11 @@ async def export_snapshots(
     session_id: str | None,
 ) -> AsyncIterator[SessionSnapshot]:
     """Stream whole sessions ordered by (app_name, user_id, session_id)."""
-    match: dict[str, str] = {}
+    match: dict[str, Any] = {}
     for name, value in (("app_name", app_name), ("user_id", user_id), ("session_id", session_id)):
         if value is not None:
             match[name] = check_id(value, name)
+    match.update(alive(current_time()))
     cursor = sessions.find(match, {"event_bytes": 0}).sort(
         [("app_name", 1), ("user_id", 1), ("session_id", 1)]
     )
@@ -191,7 +196,9 @@ async def app_names(sessions: Any) -> list[str]:
 
 
 async def usage_stats(sessions: Any, *, app_name: str | None) -> list[dict[str, Any]]:
-    """Sessions, events and stored bytes per (app, user), largest first.
+    """Sessions, events, stored bytes and tokens per (app, user), largest window first.
+
+    ``event_bytes`` counts the windows' events, ``stored_bytes`` the archive's too.
 
     A full scan of ``sessions`` (of one app's documents, with ``app_name``): each document
     is cut down to its ids and three numbers before grouping, so the group holds no events,
@@ -208,6 +215,10 @@ async def usage_stats(sessions: Any, *, app_name: str | None) -> list[dict[str, 
                 "event_count": 1,
                 "stored_events": {"$size": "$event_bytes"},
                 "event_bytes": {"$sum": "$event_bytes"},
+                "archived_bytes": {"$ifNull": ["$archived_bytes", 0]},
+                "input_tokens": {"$ifNull": ["$usage.input_tokens", 0]},
+                "output_tokens": {"$ifNull": ["$usage.output_tokens", 0]},
+                "total_tokens": {"$ifNull": ["$usage.total_tokens", 0]},
             }
         },
         {
@@ -217,6 +228,10 @@ async def usage_stats(sessions: Any, *, app_name: str | None) -> list[dict[str, 
                 "events": {"$sum": "$event_count"},
                 "stored_events": {"$sum": "$stored_events"},
                 "event_bytes": {"$sum": "$event_bytes"},
+                "archived_bytes": {"$sum": "$archived_bytes"},
+                "input_tokens": {"$sum": "$input_tokens"},
+                "output_tokens": {"$sum": "$output_tokens"},
+                "total_tokens": {"$sum": "$total_tokens"},
             }
         },
         {"$sort": {"event_bytes": -1}},
@@ -230,6 +245,10 @@ async def usage_stats(sessions: Any, *, app_name: str | None) -> list[dict[str, 
             "events": row["events"],
             "stored_events": row["stored_events"],
             "event_bytes": row["event_bytes"],
+            "stored_bytes": row["event_bytes"] + row["archived_bytes"],
+            "input_tokens": row["input_tokens"],
+            "output_tokens": row["output_tokens"],
+            "total_tokens": row["total_tokens"],
         }
         for row in rows
     ]

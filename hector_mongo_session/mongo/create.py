@@ -15,6 +15,7 @@ import bson
 from pymongo.errors import DuplicateKeyError
 
 from .._core import CreatePlan, ScopeUpdate, build_session, plan_create
+from .._retention import Retention, current_time
 from .._values import from_bson_datetime
 from ..errors import SessionAlreadyExistsError
 from ..models import utc_now
@@ -25,11 +26,17 @@ from .shared import SharedState, gather_scopes, shared_state_error
 
 
 async def create_session(
-    sessions: Any, shared_state: SharedState, request: CreateRequest
+    sessions: Any,
+    shared_state: SharedState,
+    request: CreateRequest,
+    *,
+    retention: Retention | None = None,
 ) -> CreateResponse:
     """Insert a new session document, then write its initial shared keys."""
     plan = plan_create(request, now=utc_now())
     document = plan.document
+    if retention is not None:
+        document.update(retention.stamp(current_time(), None))
     app_name, user_id = document["app_name"], document["user_id"]
     digest = _initial_shared_digest(plan.app_update, plan.user_update)
     if digest is not None:

@@ -26,6 +26,7 @@ from pymongo.errors import (
 )
 
 from .._sizing import MAX_DOCUMENT_BYTES
+from .._telemetry import note_round_trip
 from ..errors import DocumentTooLargeError, InvalidArgumentError, OutcomeUnknownError, StorageError
 
 T = TypeVar("T")
@@ -57,6 +58,7 @@ async def call(
         writes: whether the call may change data (decides whether a lost connection
             leaves the outcome unknown).
     """
+    note_round_trip()
     try:
         return await method(*args, **kwargs)
     except (DuplicateKeyError, BulkWriteError):

@@ -53,6 +53,12 @@ SESSION_INDEXES: list[tuple[str, list[tuple[str, int]], bool]] = [
         False,
     ),
 ]
+# list(metadata={...}): equality on any metadata key (a wildcard index, MongoDB 4.2+). The
+# planner intersects it with the app/user filter, then sorts the (few) matches.
+SESSION_INDEXES.append(("sessions_by_metadata", [("metadata.$**", ASCENDING)], False))
+# Retention: MongoDB's TTL monitor removes documents once their `expire_at` has passed.
+TTL_INDEXES = {"sessions_expire_at", "session_events_expire_at"}
+SESSION_INDEXES.append(("sessions_expire_at", [("expire_at", ASCENDING)], False))
 # Archive reads: one session document's buckets by seq range (see archive._range).
 ARCHIVE_INDEXES = [
     (
@@ -66,6 +72,7 @@ ARCHIVE_INDEXES = [
         ],
         False,
     ),
+    ("session_events_expire_at", [("expire_at", ASCENDING)], False),
 ]
 APP_STATE_INDEXES = [("app_key", [("app_name", ASCENDING)], True)]
 USER_STATE_INDEXES = [("user_key", [("app_name", ASCENDING), ("user_id", ASCENDING)], True)]
@@ -145,9 +152,16 @@ async def _ensure(
     found = _equivalent(collection.name, existing, name, keys, unique)
     if found is not None:
         return found
+    options: dict[str, Any] = {"expireAfterSeconds": 0} if name in TTL_INDEXES else {}
     try:
         await call(
-            "ensure_indexes", collection.create_index, keys, name=name, unique=unique, writes=True
+            "ensure_indexes",
+            collection.create_index,
+            keys,
+            name=name,
+            unique=unique,
+            writes=True,
+            **options,
         )
     except DuplicateKeyError as exc:
         raise IndexBuildError(
@@ -205,6 +219,8 @@ def _equivalent(
             raise conflict(
                 other, "has the same keys but is " + ("not " if unique else "") + "unique"
             )
+        if (spec.get("expireAfterSeconds") == 0) != (name in TTL_INDEXES):
+            raise conflict(other, "has the same keys but another expireAfterSeconds")
         for option in ("partialFilterExpression", "sparse", "collation"):
             value = spec.get(option)
             if value and not (option == "collation" and value.get("locale") == "simple"):

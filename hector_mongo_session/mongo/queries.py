@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._model import check_id
-from .._values import to_bson_datetime
-from ..requests import GetRequest
+from .._retention import alive, current_time
+from .._values import check_key, escape_key, to_bson_datetime
+from ..requests import GetRequest, ListRequest
 
 # Everything of a session document but its window arrays.
 HEAD_FIELDS = {
@@ -25,6 +26,11 @@ HEAD_FIELDS = {
     "last_update_time": 1,
     "schema_version": 1,
     "metadata": 1,
+    "title": 1,
+    "usage": 1,
+    "archived_bytes": 1,
+    "expire_at": 1,
+    "archive_expire_at": 1,
 }
 
 # What list returns: the head, and the window's totals (what a handle needs to check the
@@ -91,3 +97,25 @@ def window_start(document: Mapping[str, Any], window_length: int) -> tuple[int, 
         return document["archived_through"], document.get("dropped_through", 0)
     through = document["event_count"] - window_length
     return through, through
+
+
+def add_list_filters(match: dict[str, Any], request: ListRequest) -> None:
+    """Add a ListRequest's metadata and update-time filters to a list ``$match``.
+
+    ``metadata.<key>: value`` is served by the ``sessions_by_metadata`` wildcard index,
+    the time range by the list indexes (``last_update_time`` is their sort key).
+    """
+    for key, value in (request.metadata or {}).items():
+        # The type too, as BSON compares: true is not 1 (some stand-ins think it is).
+        kind = (
+            "bool" if isinstance(value, bool) else "string" if isinstance(value, str) else "number"
+        )
+        match[f"metadata.{escape_key(check_key(key, 'metadata'))}"] = {"$eq": value, "$type": kind}
+    match.update(alive(current_time()))  # expired, not yet removed by the TTL monitor: gone
+    bounds: dict[str, Any] = dict(match.get("last_update_time", {}))
+    if request.updated_after is not None:
+        bounds["$gte"] = to_bson_datetime(request.updated_after)
+    if request.updated_before is not None:
+        bounds["$lt"] = to_bson_datetime(request.updated_before)
+    if bounds:
+        match["last_update_time"] = bounds

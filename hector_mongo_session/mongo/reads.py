@@ -11,6 +11,7 @@ from typing import Any
 from .._codec import decode_event, with_seqs
 from .._core import build_session, decode_page_token, encode_page_token, expect
 from .._model import check_id
+from .._retention import alive, current_time
 from .._values import from_bson_datetime, to_bson_datetime
 from .._window import archive_span, combine_events
 from ..errors import SessionNotFoundError
@@ -22,6 +23,7 @@ from .driver import aggregate, call
 from .queries import (
     HEAD_FIELDS,
     LIST_FIELDS,
+    add_list_filters,
     after_position,
     events_window,
     named,
@@ -43,7 +45,7 @@ class Reader:
         expect(request, GetRequest)
         key = session_key(request.app_name, request.user_id, request.session_id)
         pipeline: builtins.list[dict[str, Any]] = [
-            {"$match": key},
+            {"$match": {**key, **alive(current_time())}},  # expired: gone (see _retention)
             {"$project": {**HEAD_FIELDS, "event_bytes": 1, "events": events_window(request)}},
         ]
         found, app_state, user_state = await asyncio.gather(
@@ -106,7 +108,7 @@ class Reader:
         document = await call(
             "iter_events",
             self._sessions.find_one,
-            key,
+            {**key, **alive(current_time())},
             {
                 "event_count": 1,
                 "archived_through": 1,
@@ -150,6 +152,7 @@ class Reader:
             # Implied by the $or, but it lets every plan bound the index scan from above:
             # a late page starts where the previous one ended, not at the newest session.
             match["last_update_time"] = {"$lte": position["last_update_time"]}
+        add_list_filters(match, request)
         pipeline: builtins.list[dict[str, Any]] = [
             {"$match": match},
             {"$sort": dict.fromkeys(order, -1)},

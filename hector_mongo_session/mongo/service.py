@@ -31,6 +31,8 @@ from .._core import (
     expect,
 )
 from .._model import check_id
+from .._retention import Retention, current_time
+from .._update import plan_update
 from .._values import to_bson_datetime
 from .._version import __version__
 from .._window import (
@@ -40,6 +42,7 @@ from .._window import (
 )
 from ..errors import (
     InvalidArgumentError,
+    SessionAlreadyExistsError,
     StorageError,
 )
 from ..models import Event, utc_now
@@ -47,6 +50,7 @@ from ..requests import (
     CreateRequest,
     CreateResponse,
     DeleteRequest,
+    Erased,
     GetRequest,
     GetResponse,
     ListRequest,
@@ -55,6 +59,7 @@ from ..requests import (
 from ..service import SessionService
 from ..session import Session
 from ..snapshot import ImportOutcome, SessionSnapshot
+from .admin import delete_app, delete_user, update_session
 from .append import Appender
 from .archive import Archive
 from .bulk import app_names, export_snapshots, import_snapshots, usage_stats
@@ -65,6 +70,7 @@ from .queries import (
     session_key,
 )
 from .reads import Reader
+from .retention import remove_expired
 from .shared import SharedState
 
 __all__ = ["DEFAULT_MAX_EVENTS", "DEFAULT_MAX_WINDOW_BYTES", "DRIVER_INFO", "MongoSessionService"]
@@ -89,6 +95,8 @@ class MongoSessionService(SessionService):
         user_states_collection: name of the user-scope state collection.
         create_indexes: create the indexes on first use when ``ensure_indexes`` has not
             been called (turn off where the application may not create indexes).
+        retention: how long a session is kept after its last write (``None``: forever);
+            its archived events expire with it. App and user state do not expire.
 
     Example::
 
@@ -108,15 +116,19 @@ class MongoSessionService(SessionService):
         app_states_collection: str = "app_states",
         user_states_collection: str = "user_states",
         create_indexes: bool = True,
+        retention: timedelta | None = None,
     ) -> None:
         _refuse_sync_database(database)
+        self._retention = Retention.of(retention)
         self._bounds = WindowBounds.of(max_events, max_window_bytes)
         self._sessions = primary(database[sessions_collection])
         self._archive = Archive(primary(database[events_collection]))
         self._shared = SharedState(
             primary(database[app_states_collection]), primary(database[user_states_collection])
         )
-        self._appender = Appender(self._sessions, self._archive, self._shared, self._bounds)
+        self._appender = Appender(
+            self._sessions, self._archive, self._shared, self._bounds, self._retention
+        )
         self._reader = Reader(self._sessions, self._archive, self._shared)
         self._indexes_ready = not create_indexes
         self._indexes_lock = asyncio.Lock()
@@ -136,6 +148,7 @@ class MongoSessionService(SessionService):
         user_states_collection: str = "user_states",
         create_indexes: bool = True,
         client_options: Mapping[str, Any] | None = None,
+        retention: timedelta | None = None,
     ) -> MongoSessionService:
         """Create a service on its own ``AsyncMongoClient``, closed by :meth:`close`.
 
@@ -186,9 +199,20 @@ class MongoSessionService(SessionService):
             app_states_collection=app_states_collection,
             user_states_collection=user_states_collection,
             create_indexes=create_indexes,
+            retention=retention,
         )
         service._owned_client = client
         return service
+
+    def _telemetry_attributes(self) -> dict[str, Any]:
+        attributes: dict[str, Any] = {
+            "db.system.name": "mongodb",
+            "db.collection.name": self._sessions.name,
+        }
+        namespace = getattr(getattr(self._sessions, "database", None), "name", None)
+        if isinstance(namespace, str):
+            attributes["db.namespace"] = namespace
+        return attributes
 
     async def close(self) -> None:
         """Close the client if this service created it (``from_uri``); else do nothing."""
@@ -217,7 +241,17 @@ class MongoSessionService(SessionService):
 
     async def create(self, request: CreateRequest) -> CreateResponse:
         await self._ensure_indexes_once()
-        return await create_session(self._sessions, self._shared, request)
+        try:
+            return await create_session(
+                self._sessions, self._shared, request, retention=self._retention
+            )
+        except SessionAlreadyExistsError as taken:
+            # Expired, not yet removed by the TTL monitor: gone, so its id is free.
+            if not await remove_expired(self._sessions, self._archive, taken, current_time()):
+                raise
+            return await create_session(
+                self._sessions, self._shared, request, retention=self._retention
+            )
 
     async def get(self, request: GetRequest) -> GetResponse:
         return await self._reader.get(request)
@@ -258,6 +292,27 @@ class MongoSessionService(SessionService):
         # reads, which deleting again (or `gc`) removes.
         await self._archive.delete(key, None if deleted is None else deleted["_id"], "delete")
 
+    async def update_session(
+        self,
+        session: Session,
+        *,
+        title: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Change title and metadata (see :meth:`SessionService.update_session`): one
+        ``find_one_and_update`` filtered on the handle's revision, like an append."""
+        plan = plan_update(session, title=title, metadata=metadata, now=utc_now())
+        await update_session(self._sessions, self._archive, self._retention, session, plan)
+
+    async def delete_user(self, app_name: str, user_id: str) -> Erased:
+        """Erase a user (see :meth:`SessionService.delete_user`): one ``delete_many`` each
+        on ``sessions``, ``session_events`` and ``user_states``."""
+        return await delete_user(self._sessions, self._archive, self._shared, app_name, user_id)
+
+    async def delete_app(self, app_name: str) -> Erased:
+        """Erase an app: one ``delete_many`` on each of the four collections."""
+        return await delete_app(self._sessions, self._archive, self._shared, app_name)
+
     async def import_snapshots(
         self, snapshots: Sequence[SessionSnapshot]
     ) -> builtins.list[ImportOutcome]:
@@ -267,7 +322,12 @@ class MongoSessionService(SessionService):
         """
         await self._ensure_indexes_once()
         return await import_snapshots(
-            self._sessions, self._archive, self._shared, snapshots, bounds=self._bounds
+            self._sessions,
+            self._archive,
+            self._shared,
+            snapshots,
+            bounds=self._bounds,
+            retention=self._retention,
         )
 
     def export_snapshots(
@@ -309,7 +369,9 @@ class MongoSessionService(SessionService):
         return await app_names(self._sessions)
 
     async def stats(self, *, app_name: str | None = None) -> builtins.list[dict[str, Any]]:
-        """Per (app, user): sessions, events ever appended, events stored, stored event bytes."""
+        """Per (app, user): sessions, events ever appended, events in windows, their bytes
+        (``event_bytes``), every stored event's bytes (``stored_bytes``, the archive's
+        included) and tokens (``input_tokens``, ``output_tokens``, ``total_tokens``)."""
         return await usage_stats(self._sessions, app_name=app_name)
 
     async def index_names(self) -> dict[str, builtins.list[str]]:

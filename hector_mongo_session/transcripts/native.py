@@ -49,6 +49,8 @@ def dumps(snapshot: SessionSnapshot) -> str:
         "user_state": encoded.user_update.set,
         "events": document["events"],
     }
+    if "title" in document:
+        line["title"] = document["title"]
     return json_util.dumps(line, json_options=_JSON, ensure_ascii=False) + "\n"
 
 
@@ -86,6 +88,7 @@ def _session(record: Any, options: ReadOptions) -> TranscriptSession:
         last_update_time=from_bson_datetime(document["last_update_time"]),
         event_count=document.get("event_count"),
         metadata=decode_state(document.get("metadata")),
+        title=document.get("title"),
     )
 
 
