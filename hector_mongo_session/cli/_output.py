@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -53,3 +54,17 @@ def table(out: TextIO, header: Sequence[str], rows: Sequence[Sequence[str]]) -> 
             ).rstrip(),
             file=out,
         )
+
+
+MAX_LIMIT = 1000
+"""The most sessions ``ls`` shows at once."""
+
+
+class UsageError(Exception):
+    """A command line that cannot run (exit status 2)."""
+
+
+def fail(message: str, status: int) -> int:
+    """Print one line of ours on standard error; return the exit status."""
+    print(f"hector-mongo-session: {message}", file=sys.stderr)
+    return status

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import zoneinfo
@@ -24,22 +23,16 @@ from typing import Any, TextIO
 from tqdm import tqdm
 
 from .._version import __version__
-from ..errors import InvalidArgumentError, SessionError, SessionNotFoundError
+from ..errors import InvalidArgumentError, SessionError
 from ..mongo import DEFAULT_MAX_EVENTS, MongoSessionService
-from ..requests import DeleteRequest, GetRequest, ListRequest
 from ..transcripts import FORMATS, export_sessions
 from ..transcripts._base import reason
 from ._import import import_files
-from ._output import atomic_output, table
-from .conversation import describe
+from ._inspect import ls, rm, rm_user, show, stats
+from ._output import MAX_LIMIT, UsageError, atomic_output, fail
 
 DEFAULT_DATABASE = "hector_sessions"
 DEFAULT_TIMEOUT = 5.0
-MAX_LIMIT = 1000
-
-
-class UsageError(Exception):
-    """A command line that cannot run (exit status 2)."""
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -223,21 +216,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return asyncio.run(_run(args))
     except UsageError as error:
-        return _fail(str(error), 2)
+        return fail(str(error), 2)
     except BrokenPipeError:
         _silence_stdout()
-        return _fail("the output was closed before everything was written", 1)
+        return fail("the output was closed before everything was written", 1)
     except InvalidArgumentError as error:
-        return _fail(reason(error), 2)
+        return fail(reason(error), 2)
     except SessionError as error:
-        return _fail(reason(error), 1)
+        return fail(reason(error), 1)
     except KeyboardInterrupt:
-        return _fail("interrupted", 130)
-
-
-def _fail(message: str, status: int) -> int:
-    print(f"hector-mongo-session: {message}", file=sys.stderr)
-    return status
+        return fail("interrupted", 130)
 
 
 def _silence_stdout() -> None:
@@ -313,16 +301,16 @@ async def _dispatch(args: argparse.Namespace, service: MongoSessionService, out:
     if args.command == "export":
         return await _export(args, service, out)
     if args.command == "ls":
-        return await _ls(args, service)
+        return await ls(args, service)
     if args.command == "show":
-        return await _show(args, service)
+        return await show(args, service)
     if args.command == "rm":
-        return await (_rm(args, service) if args.session else _rm_user(args, service))
+        return await (rm(args, service) if args.session else rm_user(args, service))
     if args.command == "gc":
         removed = await service.collect_orphans(min_age=timedelta(seconds=args.min_age))
         print(f"deleted {removed} orphaned archive buckets")
         return 0
-    return await _stats(args, service)
+    return await stats(args, service)
 
 
 async def _export(args: argparse.Namespace, service: MongoSessionService, out: TextIO) -> int:
@@ -337,112 +325,4 @@ async def _export(args: argparse.Namespace, service: MongoSessionService, out: T
     out.flush()
     if args.output:
         print(f"exported {count} sessions to {args.output}")
-    return 0
-
-
-def _when(value: Any) -> str:
-    return f"{value:%Y-%m-%d %H:%M:%S}"
-
-
-async def _ls(args: argparse.Namespace, service: MongoSessionService) -> int:
-    if args.page and not args.app:
-        raise UsageError("--page needs --app (a page token belongs to one app)")
-    apps = [args.app] if args.app else await service.app_names()
-    sessions = []
-    token = None
-    more = False
-    for app in apps:
-        page = await service.list(
-            ListRequest(app_name=app, user_id=args.user, page_size=args.limit, page_token=args.page)
-        )
-        sessions += page.sessions
-        token = page.next_page_token
-        more = more or token is not None
-    sessions.sort(key=lambda s: s.last_update_time, reverse=True)
-    shown = sessions[: args.limit]
-    rows = [
-        (s.app_name, s.user_id, s.id, str(s.event_count), _when(s.last_update_time), s.title or "")
-        for s in shown
-    ]
-    table(sys.stdout, ["APP", "USER", "SESSION", "EVENTS", "UPDATED (UTC)", "TITLE"], rows)
-    if args.app and token:
-        user = f" --user {args.user}" if args.user else ""
-        print(
-            f"more: hector-mongo-session ls --app {args.app}{user} --limit {args.limit} "
-            f"--page {token}",
-            file=sys.stderr,
-        )
-    elif more or len(sessions) > len(shown):
-        print(
-            f"more: showing {len(shown)}; pass --app (then --page) or a larger --limit "
-            f"(at most {MAX_LIMIT})",
-            file=sys.stderr,
-        )
-    return 0
-
-
-async def _show(args: argparse.Namespace, service: MongoSessionService) -> int:
-    if args.json:
-        async for line in export_sessions(
-            service, app_name=args.app, user_id=args.user, session_id=args.session
-        ):
-            print(json.dumps(json.loads(line), indent=2, ensure_ascii=False))
-            return 0
-        raise SessionNotFoundError(app_name=args.app, user_id=args.user, session_id=args.session)
-    request = GetRequest(app_name=args.app, user_id=args.user, session_id=args.session)
-    session = (await service.get(request)).session
-    print(f"session {session.id!r}  app {session.app_name!r}  user {session.user_id!r}")
-    print(
-        f"  revision {session.revision}, {session.event_count} events "
-        f"({session.events_in_window} in the session document, the rest archived), "
-        f"last update {_when(session.last_update_time)} UTC"
-    )
-    usage = session.usage
-    print(
-        f"  cost: {usage.total_tokens} tokens ({usage.input_tokens} in, {usage.output_tokens} "
-        f"out), {usage.stored_bytes} bytes stored"
-    )
-    if session.metadata.get("system"):
-        print(f"  system: {session.metadata['system']}")
-    print(f"  state: {json.dumps(session.state.to_dict(), default=str, ensure_ascii=False)}")
-    for event in session.events:
-        print(describe(event, dated=True))
-    return 0
-
-
-async def _rm(args: argparse.Namespace, service: MongoSessionService) -> int:
-    ids = {"app_name": args.app, "user_id": args.user, "session_id": args.session}
-    try:
-        await service.get(GetRequest(**ids, num_recent_events=1))
-    except SessionNotFoundError:
-        return _fail(f"no session {args.session!r} (app {args.app!r}, user {args.user!r})", 1)
-    await service.delete(DeleteRequest(**ids))
-    print(f"deleted session {args.session!r}")
-    return 0
-
-
-async def _rm_user(args: argparse.Namespace, service: MongoSessionService) -> int:
-    """``rm --app A --user U --yes``: erase every session and the state of a user."""
-    if not args.yes:
-        raise UsageError(
-            f"rm --user erases every session and the state of user {args.user!r} in app "
-            f"{args.app!r}: add --yes to confirm"
-        )
-    erased = await service.delete_user(args.app, args.user)
-    print(
-        f"erased user {args.user!r} of app {args.app!r}: {erased.sessions} sessions, "
-        f"{erased.archived_buckets} archived buckets, {erased.user_states} user states"
-    )
-    return 0
-
-
-async def _stats(args: argparse.Namespace, service: MongoSessionService) -> int:
-    rows = await service.stats(app_name=args.app)
-    counts = ("sessions", "events", "stored_events", "event_bytes", "stored_bytes", "total_tokens")
-    cells: list[list[str]] = [
-        [str(r["app_name"]), str(r["user_id"]), *(str(r[key]) for key in counts)] for r in rows
-    ]
-    cells.append(["TOTAL", "", *(str(sum(r[key] for r in rows)) for key in counts)])
-    headers = ["APP", "USER", "SESSIONS", "EVENTS", "IN WINDOW", "WINDOW BYTES", "BYTES", "TOKENS"]
-    table(sys.stdout, headers, cells)
     return 0
