@@ -33,6 +33,9 @@ from agents.items import TResponseInputItem
 from agents.memory.session import SessionABC
 from agents.memory.session_settings import SessionSettings, coerce_session_settings
 
+from ._agents_items import ITEM_MARKER as ITEM_MARKER
+from ._agents_items import event_item, item_event
+from ._agents_items import is_item as _is_item
 from .errors import (
     OutcomeUnknownError,
     SessionAlreadyExistsError,
@@ -40,20 +43,15 @@ from .errors import (
     SharedStateError,
     StaleSessionError,
 )
-from .models import Content, Event, Part
+from .models import Event
 from .requests import CreateRequest, DeleteRequest, GetRequest
 from .service import SessionService
 from .session import Session
 
 __all__ = ["OpenAIAgentsSession"]
 
-ITEM_MARKER = "openai_agents_item"
-"""``custom_metadata`` key naming the item type of an event written by this adapter."""
-
 RETRY_SECONDS = 30.0
 """How long a write keeps retrying conflicts with other writers before giving up."""
-
-_MODEL_TYPES = {"function_call", "reasoning", "custom_tool_call", "computer_call"}
 
 _T = TypeVar("_T")
 
@@ -277,24 +275,9 @@ class _Backoff:
 
 
 def _event(item: TResponseInputItem) -> Event:
-    data: dict[str, Any] = dict(item)
-    kind = str(data.get("type", "message"))
-    role = data.get("role")
-    if role is None:
-        role = "model" if kind in _MODEL_TYPES else "user"
-    # ADK's convention: tool results are the agent's events (with role "user")
-    author = "user" if kind == "message" and role == "user" else "assistant"
-    return Event(
-        author=author,
-        content=Content(role=str(role), parts=[Part(data=data)]),
-        custom_metadata={ITEM_MARKER: kind},
-    )
-
-
-def _is_item(event: Event) -> bool:
-    return bool(event.custom_metadata and ITEM_MARKER in event.custom_metadata)
+    return item_event(item)
 
 
 def _item(event: Event) -> TResponseInputItem:
-    assert event.content is not None
-    return event.content.parts[0].data  # type: ignore[return-value]
+    item: TResponseInputItem = event_item(event)
+    return item

@@ -44,7 +44,7 @@ def _events(sessions: list[TranscriptSession]) -> int:
         ("adk_sessions_v0.db", "adk-sqlite", 3, 16),
         ("session_export.json", "adk-json", 1, 8),
         ("session_export.snake_case.json", "adk-json", 1, 8),
-        ("openai_agents_sessions.db", "openai-agents-sqlite", 2, 12),
+        ("openai_agents_sessions.db", "openai-agents-sqlite", 2, 15),
         ("langchain_messages.json", "langchain", 1, 6),
         ("langchain_message_store.jsonl", "langchain-mongodb", 2, 8),
         ("anthropic_conversation.json", "anthropic", 1, 9),
@@ -103,21 +103,31 @@ def test_adk_json_camel_and_snake_give_the_same_session() -> None:
     assert camel.state["app:request_count"] == 3, "the snapshot's state, not a replay"
 
 
-def test_openai_agents_items_map_to_adk_style_events() -> None:
+def test_openai_agents_items_are_kept_verbatim_one_event_each() -> None:
     weather = next(
         s for s in _read(FIXTURES / "openai_agents_sessions.db") if s.session_id == "conv-weather-1"
     )
-    call_event = weather.events[1]
-    kinds = [sorted(p.model_dump(exclude_none=True)) for p in call_event.content.parts]  # type: ignore[union-attr]
-    assert kinds == [["thinking"], ["function_call"]], "reasoning and call are one response"
-    result = weather.events[2].content.parts[0].function_response  # type: ignore[union-attr]
-    assert result is not None
-    assert result.name == "get_weather", "the tool name is found through the call id"
-    assert weather.events[2].author == "assistant"
-    assert weather.events[2].content.role == "user"  # type: ignore[union-attr]
-    plain = weather.events[6].content.parts[0].function_response  # type: ignore[union-attr]
-    assert plain is not None
-    assert plain.response == {"result": "Tomorrow in Oslo: 1-6 °C, 80% chance of rain."}
+    connection = sqlite3.connect(FIXTURES / "openai_agents_sessions.db")
+    rows = connection.execute(
+        "SELECT message_data, created_at FROM agent_messages "
+        "WHERE session_id = 'conv-weather-1' ORDER BY id"
+    ).fetchall()
+    connection.close()
+    assert [_parts(e)[0].data for e in weather.events] == [json.loads(r[0]) for r in rows]
+    assert [e.custom_metadata for e in weather.events][:3] == [
+        {"openai_agents_item": "message"},
+        {"openai_agents_item": "reasoning"},
+        {"openai_agents_item": "function_call"},
+    ]
+    assert [e.timestamp.strftime("%Y-%m-%d %H:%M:%S") for e in weather.events] == [
+        r[1] for r in rows
+    ], "the rows' times (whole seconds, UTC)"
+    assert weather.events[3].author == "assistant", "a tool result is the agent's event"
+    assert weather.metadata == {"source": {"format": "openai-agents-sqlite"}}
+    again = next(
+        s for s in _read(FIXTURES / "openai_agents_sessions.db") if s.session_id == "conv-weather-1"
+    )
+    assert [e.id for e in again.events] == [e.id for e in weather.events], "stable ids"
 
 
 def test_anthropic_tool_results_precede_new_user_text_and_errors_are_flagged() -> None:

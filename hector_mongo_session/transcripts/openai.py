@@ -1,18 +1,22 @@
 """OpenAI transcripts: Chat Completions message lists (a JSON array, ``{"messages": ...}``
-objects, fine-tuning JSONL) and OpenAI Agents SDK ``SQLiteSession`` databases (Responses
-API items)."""
+objects, fine-tuning JSONL), mapped to ADK-style events, and OpenAI Agents SDK
+``SQLiteSession`` databases (Responses API items), stored as the Agents SDK adapter stores
+items."""
 
 from __future__ import annotations
 
 import base64
 import json
 import mimetypes
+import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+from .._agents_items import item_event
 from ..models import Blob, FileData, Part
 from ._base import (
+    NAMESPACE,
     ConversationBuilder,
     Item,
     ReadOptions,
@@ -207,75 +211,26 @@ def _agents_session(
     updated: str,
     options: ReadOptions,
 ) -> TranscriptSession:
-    builder = ConversationBuilder(FORMAT_AGENTS, session_id, _sqlite_time(created, options))
-    system: list[str] = []
+    """The session's items, each stored as the Agents SDK adapter stores an item (verbatim,
+    in a data part of its own event), so that ``OpenAIAgentsSession.get_items`` returns
+    what ``SQLiteSession.get_items`` did; times are the rows' (whole seconds, UTC)."""
+    events = []
     for row_id, data, created_at in rows:
         try:
             item = json.loads(data)
         except ValueError as exc:
             raise ValueError(f"message row {row_id} is not JSON: {exc}") from None
-        _agents_item(builder, item, system, timestamp=_sqlite_time(created_at, options))
-    metadata = session_metadata(FORMAT_AGENTS, system=system)
+        if not isinstance(item, dict):
+            raise ValueError(f"message row {row_id} is not an item (a JSON object)")
+        event_id = str(uuid.uuid5(NAMESPACE, f"{FORMAT_AGENTS}/{session_id}/{row_id}"))
+        timestamp = _sqlite_time(created_at, options)
+        events.append(item_event(item, id=event_id, timestamp=timestamp))
     return TranscriptSession(
         app_name=options.app(),
         user_id=options.user(),
         session_id=session_id,
-        events=builder.finish(),
+        events=events,
         created_at=_sqlite_time(created, options),
         last_update_time=_sqlite_time(updated, options),
-        metadata=metadata,
+        metadata=session_metadata(FORMAT_AGENTS),
     )
-
-
-def _agents_item(
-    builder: ConversationBuilder, item: dict[str, Any], system: list[str], *, timestamp: datetime
-) -> None:
-    kind = item.get("type", "message")
-    source_id = item.get("id")
-    if kind == "message":
-        role = item.get("role")
-        if role in ("system", "developer"):
-            system.append(_plain_text(item.get("content")))
-        elif role == "user":
-            builder.user(
-                _content_parts(item.get("content")), timestamp=timestamp, source_id=source_id
-            )
-        elif role == "assistant":
-            parts = _content_parts(item.get("content"))
-            builder.model(parts, merge=True, timestamp=timestamp, source_id=source_id)
-        else:
-            raise ValueError(f"message item with unknown role {role!r}")
-    elif kind == "function_call":
-        part, raw = function_call(item["call_id"], item["name"], item.get("arguments"))
-        builder.model(
-            [part],
-            merge=True,
-            timestamp=timestamp,
-            source_id=source_id,
-            unparsed_arguments=raw or None,
-        )
-    elif kind in ("function_call_output", "custom_tool_call_output"):
-        builder.result(
-            _tool_output(item.get("output")),
-            call_id=item.get("call_id"),
-            name=item.get("name"),
-            timestamp=timestamp,
-        )
-    elif kind == "reasoning":
-        summary = "\n".join(part.get("text", "") for part in item.get("summary") or [])
-        metadata = (
-            {"encrypted_content": item["encrypted_content"]}
-            if item.get("encrypted_content")
-            else None
-        )
-        builder.model(
-            [Part(thinking=summary, metadata=metadata)],
-            merge=True,
-            timestamp=timestamp,
-            source_id=source_id,
-        )
-    elif kind == "custom_tool_call":
-        part, _ = function_call(item["call_id"], item["name"], {"input": item.get("input")})
-        builder.model([part], merge=True, timestamp=timestamp, source_id=source_id)
-    else:  # hosted tools and the like: kept as a data part, not interpreted
-        builder.model([Part(data=item)], merge=True, timestamp=timestamp, source_id=source_id)
