@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import copy
 from datetime import datetime, timezone
-from typing import Any
-
-from google.adk.events import Event as AdkEvent
+from typing import TYPE_CHECKING, Any
 
 from ._codec import without_none
 from .models import (
@@ -28,6 +26,9 @@ from .models import (
     Part,
 )
 
+if TYPE_CHECKING:  # imported where used: the importer maps ADK dumps without ADK installed
+    from google.adk.events import Event as AdkEvent
+
 EXTRA = "_adk"
 """Key of what only ADK has, in ``custom_metadata`` (events) and ``metadata`` (parts)."""
 
@@ -37,7 +38,11 @@ _ACTION_FLAGS = ("escalate", "skip_summarization")
 
 def to_ours(event: AdkEvent) -> Event:
     """Our Event for an ADK event (temp: keys are left for the service to trim)."""
-    data: dict[str, Any] = event.model_dump(mode="python", exclude_none=True)
+    return from_dump(event.model_dump(mode="python", exclude_none=True))
+
+
+def from_dump(data: dict[str, Any]) -> Event:
+    """Our Event for ``AdkEvent.model_dump(mode="python", exclude_none=True)``."""
     extra = copy.copy(data)
     fields: dict[str, Any] = {"id": extra.pop("id")}
     for name in ("invocation_id", "author", "branch"):
@@ -67,6 +72,8 @@ def to_ours(event: AdkEvent) -> Event:
 
 def to_adk(event: Event) -> AdkEvent:
     """The ADK event stored as ``event`` (inverse of :func:`to_ours`)."""
+    from google.adk.events import Event as AdkEvent
+
     custom = dict(event.custom_metadata or {})
     data: dict[str, Any] = copy.deepcopy(custom.pop(EXTRA, {}))
     data["id"] = event.id

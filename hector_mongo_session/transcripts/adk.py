@@ -3,8 +3,11 @@ prototype with ``context``/``options``) and ``DatabaseSessionService`` SQLite fi
 (schema v1 with ``event_data`` JSON, legacy v0 with pickled ``actions``, and the 2.x
 ``SqliteSessionService`` layout with epoch-second times).
 
-ADK's model is ours: fields map one to one; what ours lacks (usage and grounding metadata,
-node info, ...) is kept in ``custom_metadata["import"]["extra"]``.
+Events are stored exactly as the ADK adapter (:mod:`hector_mongo_session.adk`) stores the
+events ADK reads from the same source: what ours lacks (usage and grounding metadata,
+node info, the float timestamp's microseconds, ...) is in ``custom_metadata["_adk"]``,
+and ``AdkSessionService`` gives back what ADK's own services give. Where a session came
+from is in its ``metadata["source"]``.
 """
 
 from __future__ import annotations
@@ -13,20 +16,12 @@ import base64
 import json
 import re
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from ..models import (
-    Blob,
-    Content,
-    Event,
-    EventActions,
-    FileData,
-    FunctionCall,
-    FunctionResponse,
-    Part,
-)
+from .._adk_codec import from_dump
+from ..models import Event
 from ._base import (
     Item,
     ReadOptions,
@@ -42,23 +37,34 @@ from ._unpickle import load_actions
 FORMAT_JSON = "adk-json"
 FORMAT_SQLITE = "adk-sqlite"
 
-_EVENT_FIELDS = {
+_PROTOTYPE_FIELDS = {
     "id",
     "invocation_id",
     "author",
     "branch",
     "timestamp",
     "content",
-    "actions",
-    "options",
     "partial",
-    "turn_complete",
-    "interrupted",
-    "error_code",
-    "error_message",
-    "long_running_tool_ids",
-    "custom_metadata",
 }
+"""Fields of the pre-1.0 prototype's events that ADK's Event still has."""
+_PROTOTYPE_ACTIONS = {"artifact_delta", "transfer_to_agent", "escalate", "skip_summarization"}
+_MODELS = {
+    "usage_metadata",
+    "grounding_metadata",
+    "citation_metadata",
+    "input_transcription",
+    "output_transcription",
+    "cache_metadata",
+    "logprobs_result",
+    "live_session_resumption_update",
+    "go_away",
+    "voice_activity",
+    "node_info",
+}
+"""Event fields holding genai models (no user data: their keys are field names)."""
+_ACTIONS_DATA = {"state_delta", "artifact_delta", "agent_state", "set_model_response"}
+_PART_DATA = {"part_metadata"}
+_BOOLEANS = ("partial", "turn_complete", "interrupted")
 _SESSION_FIELDS = {
     "id",
     "app_name",
@@ -100,116 +106,99 @@ def _pruned(value: Any) -> Any:
 
 
 def event_from_adk(data: Mapping[str, Any], *, format: str) -> Event:
-    """Our Event for an ADK event dict (either casing)."""
-    event = _structural(data)
-    actions = _structural(event.get("actions") or event.get("options") or {})
-    delta = actions.get("state_delta") or actions.get("update_context") or {}
-    extra = _pruned({key: value for key, value in event.items() if key not in _EVENT_FIELDS})
-    extra_actions = _pruned({k: v for k, v in actions.items() if k not in _ACTION_FIELDS})
-    if extra_actions:
-        extra["actions"] = extra_actions
-    provenance: dict[str, Any] = {"format": format}
-    if extra:
-        provenance["extra"] = extra
-    custom = dict(event.get("custom_metadata") or {})
-    custom["import"] = provenance
-    timestamp = event.get("timestamp")
-    if isinstance(timestamp, (int, float)):
-        timestamp = epoch(timestamp)
-    if not isinstance(timestamp, datetime):
-        raise ValueError(f"event {event.get('id')!r} has no timestamp")
-    return Event(
-        id=event["id"],
-        invocation_id=event.get("invocation_id") or "",
-        author=event.get("author") or "",
-        branch=event.get("branch") or "",
-        timestamp=timestamp,
-        content=_content(event["content"]) if event.get("content") else None,
-        actions=EventActions(
-            state_delta=dict(delta),
-            artifact_delta=dict(actions.get("artifact_delta") or {}),
-            transfer_to_agent=actions.get("transfer_to_agent"),
-            escalate=bool(actions.get("escalate")),
-            skip_summarization=bool(actions.get("skip_summarization")),
-        ),
-        partial=bool(event.get("partial") or actions.get("partial")),
-        turn_complete=bool(event.get("turn_complete")),
-        interrupted=bool(event.get("interrupted")),
-        error_code=_text_or_none(event.get("error_code")),
-        error_message=event.get("error_message"),
-        long_running_tool_ids=sorted(event.get("long_running_tool_ids") or []),
-        custom_metadata=custom,
-    )
+    """Our Event for an ADK event dict (either casing), stored as the ADK adapter stores
+    the event ADK would read from the same source: ``AdkSessionService`` gives it back
+    equal (its float timestamp exact), without import metadata."""
+    dump, leftovers = adk_dump(data)
+    if not isinstance(dump.get("timestamp"), float):
+        raise ValueError(f"event {dump.get('id')!r} has no timestamp")
+    epoch(dump["timestamp"])  # a time a datetime can hold
+    event = from_dump(dump)
+    if leftovers:  # the prototype's fields ADK no longer has
+        custom = dict(event.custom_metadata or {})
+        custom["import"] = {"format": format, "extra": leftovers}
+        event.custom_metadata = custom
+    return event
 
 
-def _text_or_none(value: Any) -> str | None:
-    return None if value is None else str(value)
+def adk_dump(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What ``AdkEvent.model_dump(mode="python", exclude_none=True)`` gives for an event
+    that ADK dumped in JSON (either casing, with or without nulls), or the pre-1.0
+    prototype; and the prototype's fields that ADK's Event does not have."""
+    camel = any(key != _snake(key) for key in data)
+    rename = _snake if camel else str
+    event = _fields(data, rename)
+    leftovers: dict[str, Any] = {}
+    if "options" in event and "actions" not in event:  # the prototype
+        options = _fields(event.pop("options") or {}, rename)
+        actions = {key: options.pop(key) for key in _PROTOTYPE_ACTIONS & options.keys()}
+        if "update_context" in options:
+            actions["state_delta"] = options.pop("update_context")
+        if options.pop("partial", None):
+            event["partial"] = True
+        event["actions"] = actions
+        leftovers = {k: v for k, v in event.items() if k not in _PROTOTYPE_FIELDS | {"actions"}}
+        event = {k: v for k, v in event.items() if k not in leftovers}
+        if options:
+            leftovers["options"] = options
+    if isinstance(event.get("timestamp"), datetime):
+        event["timestamp"] = event["timestamp"].timestamp()
+    elif isinstance(event.get("timestamp"), int) and not isinstance(event["timestamp"], bool):
+        event["timestamp"] = float(event["timestamp"])
+    event["actions"] = _actions_dump(event.get("actions") or {}, rename)
+    if isinstance(event.get("content"), Mapping):
+        content = _fields(event["content"], rename)
+        content["parts"] = [_part_dump(part, rename) for part in content.get("parts") or []]
+        event["content"] = content
+    for name in _MODELS & event.keys():
+        event[name] = _model(event[name], rename)
+    return event, leftovers
 
 
-def _content(data: Mapping[str, Any]) -> Content:
-    content = _structural(data)
-    return Content(
-        role=content.get("role") or "model",
-        parts=[_part(_structural(part)) for part in content.get("parts") or []],
-    )
+def _fields(data: Mapping[str, Any], rename: Callable[[str], str]) -> dict[str, Any]:
+    """One model level: its field names (snake_case), without the nulls."""
+    return {rename(key): value for key, value in data.items() if value is not None}
 
 
-def _part(part: dict[str, Any]) -> Part:
-    metadata = _pruned(
-        {
-            key: value
-            for key, value in part.items()
-            if key
-            not in {
-                "text",
-                "thought",
-                "function_call",
-                "function_response",
-                "inline_data",
-                "file_data",
-            }
-        }
-    )
-    kind: dict[str, Any]
-    if part.get("function_call"):
-        call = _structural(part["function_call"])
-        kind = {
-            "function_call": FunctionCall(
-                id=call.get("id"), name=call["name"], args=call.get("args") or {}
-            )
-        }
-    elif part.get("function_response"):
-        response = _structural(part["function_response"])
-        kind = {
-            "function_response": FunctionResponse(
-                id=response.get("id"),
-                name=response["name"],
-                response=response.get("response") or {},
-            )
-        }
-    elif part.get("inline_data"):
-        blob = _structural(part["inline_data"])
-        kind = {
-            "inline_data": Blob(
-                mime_type=blob.get("mime_type") or "application/octet-stream",
-                data=_bytes(blob.get("data")),
-                display_name=blob.get("display_name"),
-            )
-        }
-    elif part.get("file_data"):
-        file = _structural(part["file_data"])
-        kind = {
-            "file_data": FileData(
-                file_uri=file["file_uri"],
-                mime_type=file.get("mime_type"),
-                display_name=file.get("display_name"),
-            )
-        }
-    elif part.get("text") is not None:
-        kind = {"thinking" if part.get("thought") else "text": part["text"]}
-    else:
-        kind, metadata = {"data": metadata}, {}
-    return Part(**kind, metadata=metadata or None)
+def _model(value: Any, rename: Callable[[str], str]) -> Any:
+    """A model and the models in it: field names (snake_case), without the nulls."""
+    if isinstance(value, Mapping):
+        return {rename(k): _model(v, rename) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_model(item, rename) for item in value]
+    return value
+
+
+def _actions_dump(data: Mapping[str, Any], rename: Callable[[str], str]) -> dict[str, Any]:
+    actions = _fields(data, rename)
+    for name, value in actions.items():
+        if name in ("requested_auth_configs", "requested_tool_confirmations"):
+            actions[name] = {key: _model(item, rename) for key, item in value.items()}
+        elif name not in _ACTIONS_DATA:
+            actions[name] = _model(value, rename)
+    actions.setdefault("state_delta", {})
+    actions.setdefault("artifact_delta", {})
+    return actions
+
+
+def _part_dump(data: Mapping[str, Any], rename: Callable[[str], str]) -> dict[str, Any]:
+    part = _fields(data, rename)
+    for name, value in part.items():
+        if name in ("function_call", "function_response"):
+            fields = _fields(value, rename)  # args and response are the tool's: untouched
+            for key in fields.keys() - {"args", "response"}:
+                fields[key] = _model(fields[key], rename)
+            part[name] = fields
+        elif name == "inline_data":
+            blob = _model(value, rename)
+            if "data" in blob:
+                blob["data"] = _bytes(blob["data"])
+            part[name] = blob
+        elif name == "thought_signature":
+            part[name] = _bytes(value)
+        elif name not in _PART_DATA:
+            part[name] = _model(value, rename)
+    return part
 
 
 def _bytes(value: Any) -> bytes:
@@ -379,21 +368,26 @@ def _v0_event(row: sqlite3.Row, options: ReadOptions) -> dict[str, Any]:
         "actions": actions,
     }
     keys = row.keys()
-    for name in (
-        "branch",
-        "partial",
-        "turn_complete",
-        "interrupted",
-        "error_code",
-        "error_message",
-    ):
+    for name in ("branch", "error_code", "error_message"):
         if name in keys:
             event[name] = row[name]
-    for name in ("content", "custom_metadata", "usage_metadata", "grounding_metadata"):
+    for name in _BOOLEANS:  # SQLite's 0/1
+        if name in keys and row[name] is not None:
+            event[name] = bool(row[name])
+    for name in (
+        "content",
+        "custom_metadata",
+        "usage_metadata",
+        "grounding_metadata",
+        "citation_metadata",
+        "input_transcription",
+        "output_transcription",
+    ):
         if name in keys and row[name]:
             event[name] = json.loads(row[name])
-    if "long_running_tool_ids_json" in keys and row["long_running_tool_ids_json"]:
-        event["long_running_tool_ids"] = json.loads(row["long_running_tool_ids_json"])
+    # ADK reads a v0 row's ids as a set, empty when there are none
+    raw_ids = row["long_running_tool_ids_json"] if "long_running_tool_ids_json" in keys else None
+    event["long_running_tool_ids"] = json.loads(raw_ids) if raw_ids else []
     return event
 
 
