@@ -6,6 +6,8 @@ import json
 import pickle
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +130,19 @@ def test_openai_agents_items_are_kept_verbatim_one_event_each() -> None:
         s for s in _read(FIXTURES / "openai_agents_sessions.db") if s.session_id == "conv-weather-1"
     )
     assert [e.id for e in again.events] == [e.id for e in weather.events], "stable ids"
+
+
+def test_the_importer_needs_neither_framework_installed() -> None:
+    blocked = "import sys; sys.modules['google.adk'] = sys.modules['agents'] = None; "
+    code = blocked + (
+        "from hector_mongo_session.transcripts import read; "
+        "print(sum(len(s.events) for p in sys.argv[1:] for s in read(p)))"
+    )
+    paths = [str(FIXTURES / n) for n in ("adk_sessions_v1.db", "openai_agents_sessions.db")]
+    done = subprocess.run(
+        [sys.executable, "-c", code, *paths], capture_output=True, text=True, check=False
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "31"), done.stderr
 
 
 def test_anthropic_tool_results_precede_new_user_text_and_errors_are_flagged() -> None:

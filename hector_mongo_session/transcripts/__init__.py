@@ -12,8 +12,11 @@ Example::
 Sessions are stored whole (their final state and their events, never a replay of the
 deltas), with ids derived from the source, so importing the same file twice stores
 nothing new and a partly failed import can simply be run again. System prompts and tool
-schemas are kept in ``Session.metadata`` (``system``, ``tools``); where each event came
-from is in its ``custom_metadata["import"]``.
+schemas are kept in ``Session.metadata`` (``system``, ``tools``), where a session came
+from in ``metadata["source"]``. ADK and OpenAI Agents SDK sources are stored as their
+adapters store them, so the conversations go on through ``AdkSessionService`` and
+``OpenAIAgentsSession``; events of the other formats say where they came from in their
+``custom_metadata["import"]``.
 """
 
 from __future__ import annotations
