@@ -86,6 +86,25 @@ def test_adk_databases_keep_state_scopes_and_drop_nothing_else() -> None:
         assert all(e.timestamp.tzinfo is not None for e in oslo.events)
 
 
+def test_adk_go_rows_with_json_actions_and_camel_case_content(tmp_path: Path) -> None:
+    database = tmp_path / "adk-go.db"
+    shutil.copy(FIXTURES / "adk_sessions_v0.db", database)
+    database.chmod(0o644)
+    content = {"role": "model", "parts": [{"functionCall": {"id": "c1", "name": "f", "args": {}}}]}
+    connection = sqlite3.connect(database)
+    connection.execute(
+        "UPDATE events SET actions = ?, content = ? WHERE session_id = 's-history-1'",
+        (json.dumps({"stateDelta": {"k": 1}, "artifactDelta": {}}), json.dumps(content)),
+    )
+    connection.commit()
+    connection.close()
+    history = next(s for s in _read(database) if s.session_id == "s-history-1")
+    assert all(event.actions.state_delta == {"k": 1} for event in history.events)
+    call = _parts(history.events[0])[0].function_call
+    assert call is not None
+    assert (call.id, call.name) == ("c1", "f")
+
+
 def test_adk_v1_keeps_dollar_and_dotted_tool_arguments() -> None:
     history = next(
         s for s in _read(FIXTURES / "adk_sessions_v1.db") if s.session_id == "s-history-1"

@@ -16,7 +16,7 @@ import base64
 import json
 import re
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -125,12 +125,10 @@ def adk_dump(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """What ``AdkEvent.model_dump(mode="python", exclude_none=True)`` gives for an event
     that ADK dumped in JSON (either casing, with or without nulls), or the pre-1.0
     prototype; and the prototype's fields that ADK's Event does not have."""
-    camel = any(key != _snake(key) for key in data)
-    rename = _snake if camel else str
-    event = _fields(data, rename)
+    event = _fields(data)
     leftovers: dict[str, Any] = {}
     if "options" in event and "actions" not in event:  # the prototype
-        options = _fields(event.pop("options") or {}, rename)
+        options = _fields(event.pop("options") or {})
         actions = {key: options.pop(key) for key in _PROTOTYPE_ACTIONS & options.keys()}
         if "update_context" in options:
             actions["state_delta"] = options.pop("update_context")
@@ -145,59 +143,70 @@ def adk_dump(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         event["timestamp"] = event["timestamp"].timestamp()
     elif isinstance(event.get("timestamp"), int) and not isinstance(event["timestamp"], bool):
         event["timestamp"] = float(event["timestamp"])
-    event["actions"] = _actions_dump(event.get("actions") or {}, rename)
+    event["actions"] = _actions_dump(event.get("actions") or {})
     if isinstance(event.get("content"), Mapping):
-        content = _fields(event["content"], rename)
-        content["parts"] = [_part_dump(part, rename) for part in content.get("parts") or []]
+        content = _fields(event["content"])
+        content["parts"] = [_part_dump(part) for part in content.get("parts") or []]
         event["content"] = content
     for name in _MODELS & event.keys():
-        event[name] = _model(event[name], rename)
+        event[name] = _model(event[name])
     return event, leftovers
 
 
-def _fields(data: Mapping[str, Any], rename: Callable[[str], str]) -> dict[str, Any]:
-    """One model level: its field names (snake_case), without the nulls."""
-    return {rename(key): value for key, value in data.items() if value is not None}
+def _fields(data: Mapping[str, Any]) -> dict[str, Any]:
+    """One model level: its field names in snake_case (ADK and genai dump them in either
+    casing), without the nulls."""
+    return {_snake(key): value for key, value in data.items() if value is not None}
 
 
-def _model(value: Any, rename: Callable[[str], str]) -> Any:
-    """A model and the models in it: field names (snake_case), without the nulls."""
+def _model(value: Any) -> Any:
+    """A model and the models in it (no user data inside): field names in snake_case,
+    without the nulls."""
     if isinstance(value, Mapping):
-        return {rename(k): _model(v, rename) for k, v in value.items() if v is not None}
+        return {_snake(k): _model(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
-        return [_model(item, rename) for item in value]
+        return [_model(item) for item in value]
     return value
 
 
-def _actions_dump(data: Mapping[str, Any], rename: Callable[[str], str]) -> dict[str, Any]:
-    actions = _fields(data, rename)
+def _actions_dump(data: Mapping[str, Any]) -> dict[str, Any]:
+    actions = _fields(data)
     for name, value in actions.items():
-        if name in ("requested_auth_configs", "requested_tool_confirmations"):
-            actions[name] = {key: _model(item, rename) for key, item in value.items()}
+        if name == "requested_auth_configs":
+            actions[name] = {key: _model(item) for key, item in value.items()}
+        elif name == "requested_tool_confirmations":  # their payload is the tool's
+            actions[name] = {key: _confirmation(item) for key, item in value.items()}
         elif name not in _ACTIONS_DATA:
-            actions[name] = _model(value, rename)
+            actions[name] = _model(value)
     actions.setdefault("state_delta", {})
     actions.setdefault("artifact_delta", {})
     return actions
 
 
-def _part_dump(data: Mapping[str, Any], rename: Callable[[str], str]) -> dict[str, Any]:
-    part = _fields(data, rename)
+def _confirmation(data: Mapping[str, Any]) -> dict[str, Any]:
+    confirmation = _model({k: v for k, v in data.items() if k != "payload"})
+    if data.get("payload") is not None:
+        confirmation["payload"] = data["payload"]
+    return dict(confirmation)
+
+
+def _part_dump(data: Mapping[str, Any]) -> dict[str, Any]:
+    part = _fields(data)
     for name, value in part.items():
         if name in ("function_call", "function_response"):
-            fields = _fields(value, rename)  # args and response are the tool's: untouched
+            fields = _fields(value)  # args and response are the tool's: untouched
             for key in fields.keys() - {"args", "response"}:
-                fields[key] = _model(fields[key], rename)
+                fields[key] = _model(fields[key])
             part[name] = fields
         elif name == "inline_data":
-            blob = _model(value, rename)
+            blob = _model(value)
             if "data" in blob:
                 blob["data"] = _bytes(blob["data"])
             part[name] = blob
         elif name == "thought_signature":
             part[name] = _bytes(value)
         elif name not in _PART_DATA:
-            part[name] = _model(value, rename)
+            part[name] = _model(value)
     return part
 
 
