@@ -45,3 +45,24 @@ def event_item(event: Event) -> Any:
     """The item an :func:`is_item` event holds."""
     assert event.content is not None
     return event.content.parts[0].data
+
+
+def item_text(item: Mapping[str, Any]) -> str:
+    """An item in one line, as a transcript shows it (text, ``-> call``, ``<- output``)."""
+    kind = item.get("type", "message")
+    if kind == "function_call":
+        return f"-> {item.get('name')}({item.get('arguments')})"
+    if kind in ("function_call_output", "custom_tool_call_output"):
+        return f"<- {item.get('call_id')}: {item.get('output')}"
+    if kind == "reasoning":
+        return " ".join(str(part.get("text", "")) for part in item.get("summary") or [])
+    if kind != "message":
+        return f"[{kind}]"
+    content = item.get("content")
+    if isinstance(content, str):
+        return content
+    texts = []
+    for part in content if isinstance(content, list) else []:
+        if isinstance(part, Mapping):
+            texts.append(str(part.get("text") or part.get("refusal") or f"[{part.get('type')}]"))
+    return " ".join(texts)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from hector_mongo_session import Event, InMemoryService, InvalidArgumentError, Part
+from hector_mongo_session.cli.conversation import describe
 from hector_mongo_session.transcripts import FORMATS, TranscriptSession, import_sessions, read
 from hector_mongo_session.transcripts._unpickle import load_actions
 
@@ -149,6 +150,10 @@ def test_openai_agents_items_are_kept_verbatim_one_event_each() -> None:
         s for s in _read(FIXTURES / "openai_agents_sessions.db") if s.session_id == "conv-weather-1"
     )
     assert [e.id for e in again.events] == [e.id for e in weather.events], "stable ids"
+    lines = [describe(event) for event in weather.events]
+    assert lines[0].endswith("user: What's the weather in Oslo?"), "show renders items"
+    assert lines[2].endswith('assistant: -> get_weather({"city": "Oslo"})')
+    assert lines[4].endswith("assistant: It's 4 °C and cloudy in Oslo.")
 
 
 def test_the_importer_needs_neither_framework_installed() -> None:

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TextIO
 
+from .._agents_items import is_item, item_text
 from ..models import Content, Event, EventActions, FunctionCall, FunctionResponse, Part
 from ..requests import CreateRequest, GetRequest, ListRequest
 from ..service import SessionService
@@ -112,6 +113,8 @@ def describe(event: Event, *, dated: bool = False) -> str:
             pieces.append(f"-> {part.function_call.name}({part.function_call.args})")
         elif part.function_response is not None:
             pieces.append(f"<- {part.function_response.name}: {part.function_response.response}")
+        elif part.data is not None and is_item(event):  # an OpenAI Agents SDK item
+            pieces.append(item_text(part.data))
     delta = event.actions.state_delta
     suffix = f"   state_delta={delta}" if delta else ""
     when = (
