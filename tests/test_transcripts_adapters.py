@@ -18,6 +18,7 @@ from google.adk.sessions import DatabaseSessionService
 from google.adk.sessions import Session as AdkSession
 from google.genai import types
 
+from hector_mongo_session import GetRequest
 from hector_mongo_session.adk import AdkSessionService
 from hector_mongo_session.openai_agents import OpenAIAgentsSession
 from hector_mongo_session.transcripts import import_sessions, read
@@ -152,3 +153,48 @@ async def test_imported_adk_events_are_stored_as_the_adapter_stores_them(
     )
     [session] = read(FIXTURES / "session_export.json")
     assert session.events == [to_ours(event) for event in exported.events]
+
+
+@pytest.mark.parametrize("store", ["sqlite", "database"])
+async def test_adk_fields_ours_lacks_survive_the_import(
+    make_service: MakeService, tmp_path: Path, store: str
+) -> None:
+    """A thought signature, inline bytes, usage metadata, an explicit False: written by
+    ADK's own SqliteSessionService (2.x layout) or DatabaseSessionService (v1)."""
+    from google.adk.sessions.sqlite_session_service import SqliteSessionService
+
+    path = tmp_path / "adk.db"
+    theirs = (
+        SqliteSessionService(str(path))
+        if store == "sqlite"
+        else DatabaseSessionService(db_url=f"sqlite+aiosqlite:///{path}")
+    )
+    session = await theirs.create_session(app_name="a", user_id="u", session_id="s")
+    parts = [
+        types.Part(text="thinking...", thought=True, thought_signature=b"\x00\xffsig"),
+        types.Part(inline_data=types.Blob(mime_type="image/png", data=b"\x89PNG+/")),
+        types.Part(text="Done."),
+    ]
+    event = AdkEvent(
+        invocation_id="i",
+        author="agent",
+        content=types.Content(role="model", parts=parts),
+        usage_metadata=types.GenerateContentResponseUsageMetadata(
+            prompt_token_count=10, candidates_token_count=5, total_token_count=15
+        ),
+        turn_complete=False,
+        custom_metadata={"mine": {"camelCase": None}},
+    )
+    await theirs.append_event(session, event)
+    expected = await theirs.get_session(app_name="a", user_id="u", session_id="s")
+    if store == "database":
+        await theirs.close()
+    assert expected is not None
+    await _import(make_service, path)
+    got = await AdkSessionService(make_service()).get_session(
+        app_name="a", user_id="u", session_id="s"
+    )
+    assert got is not None
+    assert got.events == expected.events
+    stored = await make_service().get(GetRequest(app_name="a", user_id="u", session_id="s"))
+    assert stored.session.usage.input_tokens == 10, "ADK usage counted like the adapter's"
