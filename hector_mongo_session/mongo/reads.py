@@ -8,7 +8,7 @@ import builtins
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from .._codec import decode_event, with_seqs
+from .._codec import decode_event, decode_state, with_seqs
 from .._core import build_session, decode_page_token, encode_page_token, expect
 from .._model import check_id
 from .._retention import alive, current_time
@@ -206,8 +206,16 @@ class Reader:
             next_token = encode_page_token(
                 from_bson_datetime(last["last_update_time"]), last["user_id"], last["session_id"]
             )
+        app_decoded = decode_state(app_state)
+        users_decoded = {user: decode_state(state) for user, state in user_states.items()}
         sessions = [
-            _session_of(document, [], app_state, user_states.get(document["user_id"]))
+            _session_of(
+                document,
+                [],
+                app_state,
+                user_states.get(document["user_id"]),
+                decoded_shared=(app_decoded, users_decoded.get(document["user_id"], {})),
+            )
             for document in page
         ]
         return ListResponse(sessions=sessions, next_page_token=next_token)
@@ -220,6 +228,7 @@ def _session_of(
     user_state: Mapping[str, Any] | None,
     *,
     sizes: builtins.list[int] | None = None,
+    decoded_shared: tuple[Mapping[str, Any], Mapping[str, Any]] | None = None,
 ) -> Session:
     return build_session(
         document,
@@ -229,4 +238,5 @@ def _session_of(
         window_sizes=None if sizes is None else builtins.list(sizes),
         events_stored=document.get("events_stored"),
         events_bytes=document.get("events_bytes"),
+        decoded_shared=decoded_shared,
     )
