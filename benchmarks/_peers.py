@@ -122,10 +122,10 @@ async def adk_mongo(clients: Clients, history: int) -> Any:
 
     from benchmarks._systems import System
 
-    timed = MongoDbSessionService(database_name=clients.database, mongo_client=clients.sync_timed)
-    metered = MongoDbSessionService(
-        database_name=clients.database, mongo_client=clients.sync_metered
-    )
+    # A database of its own: its collections share our default names, not our layout.
+    database = clients.database + "_adk"
+    timed = MongoDbSessionService(database_name=database, mongo_client=clients.sync_timed)
+    metered = MongoDbSessionService(database_name=database, mongo_client=clients.sync_metered)
     user = f"adk-{history}"
     session = await timed.create_session(app_name="bench", user_id=user)
     for i in range(history):
@@ -162,8 +162,9 @@ async def openai_mongo(clients: Clients, history: int) -> Any:
     from benchmarks._systems import System
 
     session_id = f"openai-{history}-{uuid.uuid4().hex[:6]}"
-    timed = MongoDBSession(session_id, client=clients.timed_client, database=clients.database)
-    metered = MongoDBSession(session_id, client=clients.metered_client, database=clients.database)
+    database = clients.database + "_openai"
+    timed = MongoDBSession(session_id, client=clients.timed_client, database=database)
+    metered = MongoDBSession(session_id, client=clients.metered_client, database=database)
     items: list[Any] = [
         {"role": "user", "content": "Weather?"}
         if i % 2 == 0

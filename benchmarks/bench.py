@@ -203,6 +203,7 @@ async def run(args: argparse.Namespace, sizes: dict[str, Any]) -> dict[str, Any]
             await close()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    (args.out / "results.md").write_text(markdown(results))
     if chart(results, args.out / "bench.png"):
         print(f"\nchart: {args.out / 'bench.png'}")
     return results
@@ -240,7 +241,8 @@ def _clients(
     )
 
     async def close() -> None:
-        await timed.drop_database(database)
+        for name in (database, database + "_adk", database + "_openai"):
+            await timed.drop_database(name)
         for client in (timed, metered):
             await close_client(client)
         for client in (sync_timed, sync_metered):
@@ -321,6 +323,77 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:,.2f}" if value < 10 else f"{value:,.0f}"
     return str(value)
+
+
+SHORT = {
+    "hector-mongo-session": "ours",
+    "bare driver": "bare driver",
+    "google-adk MongoDbSessionService": "ADK MongoDb",
+    "openai-agents MongoDBSession": "OpenAI MongoDBSession",
+}
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The README's tables, from one run's results."""
+    out: list[str] = []
+    systems = [name for name in SHORT if any(row["system"] == name for row in results["rows"])]
+    for operation in ("append", "get 20", "list 50"):
+        rows = [row for row in results["rows"] if row["operation"] == operation]
+        if not rows:
+            continue
+        here = [name for name in systems if any(row["system"] == name for row in rows)]
+        out.append(
+            f"\n**{operation}** — commands / client CPU µs, median (min-max) / bytes "
+            "sent+received; ours ÷ bare driver CPU\n"
+        )
+        out.append("| events | " + " | ".join(SHORT[name] for name in here) + " | ours ÷ bare |")
+        out.append("|---" * (len(here) + 2) + "|")
+        for history in sorted({row["history"] for row in rows}):
+            cells, ratio = [], "—"
+            for name in here:
+                found = [r for r in rows if r["system"] == name and r["history"] == history]
+                if not found:
+                    cells.append("—")
+                    continue
+                row = found[0]
+                cells.append(
+                    f"{row['commands']} / {_cpu(row['cpu_us'])} / "
+                    f"{row['bytes_sent'] + row['bytes_received']:,}"
+                )
+                if name == "hector-mongo-session" and row.get("cpu_vs_bare"):
+                    ratio = f"{row['cpu_vs_bare']:.2f}"
+            out.append(f"| {history:,} | " + " | ".join(cells) + f" | {ratio} |")
+    out.append("\n**History growth** (ours; window of " + str(results["window"]) + " events)\n")
+    out.append(
+        "| events | session document B | received per get 20 B | CPU µs per append | "
+        "CPU µs per get 20 | commands per append |"
+    )
+    out.append("|---|---|---|---|---|---|")
+    for row in results["growth"]:
+        out.append(
+            f"| {row['history']:,} | {row['document_bytes']:,} | "
+            f"{row.get('get_20_bytes_received', 0):,} | {row.get('append_cpu_us', 0):,.0f} | "
+            f"{row.get('get_20_cpu_us', 0):,.0f} | {row['commands_per_append']:.2f} |"
+        )
+    memory = results.get("in_memory") or []
+    if memory:
+        out.append(f"\n**In memory**, {memory[0]['history']:,} events (client CPU µs per op)\n")
+        out.append(
+            "| operation | google-adk InMemorySessionService | ours InMemoryService | ADK ÷ ours |"
+        )
+        out.append("|---|---|---|---|")
+        for operation in ("append", "get 20"):
+            by = {row["system"]: row for row in memory if row["operation"] == operation}
+            adk = by.get("google-adk InMemorySessionService")
+            mine = by["hector-mongo-session InMemoryService"]
+            ratio = (
+                "—" if adk is None else f"{adk['cpu_us']['median'] / mine['cpu_us']['median']:.1f}x"
+            )
+            out.append(
+                f"| {operation} | {'—' if adk is None else _cpu(adk['cpu_us'])} | "
+                f"{_cpu(mine['cpu_us'])} | {ratio} |"
+            )
+    return "\n".join(out) + "\n"
 
 
 def chart(results: dict[str, Any], path: Path) -> bool:

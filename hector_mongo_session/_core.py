@@ -35,7 +35,7 @@ from ._values import (
 from .errors import InvalidArgumentError, StaleSessionError
 from .requests import CreateRequest
 from .session import Events, Session, StoredShape, Usage
-from .state import State, merge_scopes, split_by_scope
+from .state import merge_scopes, split_by_scope
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _TOKENS = ("input_tokens", "output_tokens", "total_tokens")
@@ -142,11 +142,11 @@ def build_session(
         document_id=document.get("_id"),
         archive_expire_at=document.get("archive_expire_at"),
     )
-    return Session(
+    return Session._loaded(
         id=document["session_id"],
         app_name=document["app_name"],
         user_id=document["user_id"],
-        state=State(merged),
+        state=merged,
         events=Events(documents=event_documents),
         last_update_time=from_bson_datetime(document["last_update_time"]),
         revision=document["revision"],
