@@ -48,7 +48,8 @@ def shared_lookups(app_name: str, *, app_states: str, user_states: str) -> list[
 
     ``app_states`` by its unique key (``app_name``); ``user_states`` by its unique key
     (``app_name``, ``user_id``): equality on ``user_id`` beside a pipeline matching the
-    app, the form MongoDB 5.0+ takes; with the app a literal, every lookup names the whole
+    app (``localField``/``foreignField`` with a ``pipeline``: MongoDB 5.0+), each
+    returning the ``state`` only; with the app a literal, every lookup names the whole
     key of one document (an index point read, and targeted where ``user_states`` is
     sharded on it, 5.1+).
     """
@@ -59,6 +60,7 @@ def shared_lookups(app_name: str, *, app_states: str, user_states: str) -> list[
                 "from": app_states,
                 "localField": "app_name",
                 "foreignField": "app_name",
+                "pipeline": [state_only],
                 "as": "app",
             }
         },
