@@ -46,7 +46,9 @@ whole document per update in Python, so a small window keeps its time per comman
 what the client does is the same at any window."""
 
 FULL = {
-    "histories": [10, 100, 1000, 10_000, 100_000],
+    # 100_000 too on a real server (--histories 10,100,1000,10000,100000): the stand-in
+    # server stops answering (server selection times out) while it stores two of them.
+    "histories": [10, 100, 1000, 10_000],
     "peer_histories": [10, 100, 1000],
     "list_histories": [10, 1000],
     "count": 10,
