@@ -1,34 +1,44 @@
-"""The same agent workload on Google ADK's session services and on ours.
+"""The same agent workload on Google ADK's and OpenAI Agents' MongoDB stores, and the
+event shapes every system stores.
 
-A turn is what an ADK agent writes and reads: a user message, a model call, a tool result
-with a state delta in every scope, a model answer (four appends), and a get of the 20
-most recent events before the next turn.
+A turn is what an agent writes and reads: a user message, a model call, a tool result
+with a state delta in every scope, a model answer, and a get of the 20 most recent events.
 """
 
 from __future__ import annotations
 
-import time
+import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from hector_mongo_session import (
     Content,
-    CreateRequest,
     Event,
     EventActions,
     FunctionCall,
     FunctionResponse,
-    GetRequest,
     Part,
-    SessionService,
 )
+
+Op = Callable[[], Awaitable[Any]]
 
 
 @dataclass
-class Throughput:
-    appends_per_second: float
-    gets_per_second: float
+class Clients:
+    """Two clients of one server per driver API: ``timed`` (no listener) and ``metered``
+    (command monitoring); databases of the same name."""
+
+    timed: Any
+    """The timed client's database."""
+    metered: Any
+    """The metered client's database."""
+    timed_client: Any = None
+    metered_client: Any = None
+    sync_timed: Any = None
+    sync_metered: Any = None
+    database: str = ""
 
 
 def _delta(turn: int) -> dict[str, Any]:
@@ -50,21 +60,11 @@ def our_turn(turn: int) -> list[Event]:
     ]
 
 
-async def run_ours(service: SessionService, turns: int) -> Throughput:
-    session = (await service.create(CreateRequest(app_name="bench", user_id="u"))).session
-    append_seconds = get_seconds = 0.0
-    request = GetRequest(app_name="bench", user_id="u", session_id=session.id, num_recent_events=20)
-    for turn in range(turns):
-        events = our_turn(turn)  # built outside the timing, as ADK's are
-        started = time.perf_counter()
-        for event in events:
-            await service.append_event(session, event)
-        append_seconds += time.perf_counter() - started
-        started = time.perf_counter()
-        session = (await service.get(request)).session
-        read(session.events)
-        get_seconds += time.perf_counter() - started
-    return Throughput(4 * turns / append_seconds, turns / get_seconds)
+def history_events(count: int) -> list[Event]:
+    """``count`` events of agent turns (copies of one turn under new ids: building 100 000
+    validated models would take longer than the benchmark)."""
+    turn = our_turn(0)
+    return [turn[i % 4].model_copy(update={"id": f"e{i}"}) for i in range(count)]
 
 
 def read(events: Any) -> int:
@@ -72,79 +72,173 @@ def read(events: Any) -> int:
     return sum(len(event.content.parts or []) for event in events if event.content)
 
 
+def read_documents(events: list[dict[str, Any]]) -> int:
+    """:func:`read` on stored documents, as the driver returns them."""
+    return sum(len(event.get("content", {}).get("parts", ())) for event in events)
+
+
 def adk_available() -> bool:
     try:
-        import google.adk.sessions  # noqa: F401
+        import google.adk.integrations.mongodb  # noqa: F401
     except ImportError:
         return False
     return True
 
 
-def _adk_turn(turn: int) -> list[Any]:
+def openai_available() -> bool:
+    try:
+        import agents.extensions.memory.mongodb_session  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _adk_event(turn: int, index: int) -> Any:
     from google.adk.events import Event as AdkEvent
     from google.adk.events import EventActions as AdkActions
     from google.genai import types
 
-    call = types.FunctionCall(id=f"call-{turn}", name="get_weather", args={"city": f"city-{turn}"})
-    response = types.FunctionResponse(
-        id=call.id, name=call.name, response={"temp_c": 4, "sky": "rain"}
-    )
-    return [
-        AdkEvent(
-            invocation_id=f"inv-{turn}",
-            author="user",
-            content=types.Content(role="user", parts=[types.Part(text=f"Weather {turn}?")]),
-        ),
-        AdkEvent(
-            invocation_id=f"inv-{turn}",
-            author="agent",
-            content=types.Content(role="model", parts=[types.Part(function_call=call)]),
-        ),
-        AdkEvent(
-            invocation_id=f"inv-{turn}",
-            author="agent",
-            content=types.Content(role="user", parts=[types.Part(function_response=response)]),
-            actions=AdkActions(state_delta=_delta(turn)),
-        ),
-        AdkEvent(
-            invocation_id=f"inv-{turn}",
-            author="agent",
-            content=types.Content(role="model", parts=[types.Part(text="4 °C, rain.")]),
-        ),
+    call = types.FunctionCall(id=f"call-{turn}", name="get_weather", args={"city": "Oslo"})
+    response = types.FunctionResponse(id=call.id, name=call.name, response={"temp_c": 4})
+    contents = [
+        types.Content(role="user", parts=[types.Part(text=f"Weather {turn}?")]),
+        types.Content(role="model", parts=[types.Part(function_call=call)]),
+        types.Content(role="user", parts=[types.Part(function_response=response)]),
+        types.Content(role="model", parts=[types.Part(text="4 °C, rain.")]),
     ]
+    actions = AdkActions(state_delta=_delta(turn)) if index == 2 else AdkActions()
+    return AdkEvent(
+        invocation_id=f"inv-{turn}",
+        author="user" if index == 0 else "agent",
+        content=contents[index],
+        actions=actions,
+    )
 
 
-async def run_adk(service: Any, turns: int) -> Throughput:
+async def adk_mongo(clients: Clients, history: int) -> Any:
+    """ADK's ``MongoDbSessionService`` (a synchronous PyMongo client in worker threads)."""
+    from google.adk.integrations.mongodb import MongoDbSessionService
     from google.adk.sessions.base_session_service import GetSessionConfig
 
-    session = await service.create_session(app_name="bench", user_id="u")
-    append_seconds = get_seconds = 0.0
+    from benchmarks._systems import System
+
+    # A database of its own: its collections share our default names, not our layout.
+    database = clients.database + "_adk"
+    timed = MongoDbSessionService(database_name=database, mongo_client=clients.sync_timed)
+    metered = MongoDbSessionService(database_name=database, mongo_client=clients.sync_metered)
+    user = f"adk-{history}"
+    session = await timed.create_session(app_name="bench", user_id=user)
+    for i in range(history):
+        await timed.append_event(session, _adk_event(i // 4, i % 4))
     config = GetSessionConfig(num_recent_events=20)
-    for turn in range(turns):
-        events = _adk_turn(turn)  # built outside the timing, as ours are
-        started = time.perf_counter()
-        for event in events:
-            await service.append_event(session, event)
-        append_seconds += time.perf_counter() - started
-        started = time.perf_counter()
-        session = await service.get_session(
-            app_name="bench", user_id="u", session_id=session.id, config=config
+    holder = {"session": session}
+
+    def append(service: Any) -> Op:
+        async def op() -> None:
+            event = _adk_event(0, 3)
+            await service.append_event(holder["session"], event)
+
+        return op
+
+    def recent(service: Any) -> Op:
+        async def op() -> None:
+            got = await service.get_session(
+                app_name="bench", user_id=user, session_id=session.id, config=config
+            )
+            read(got.events)
+
+        return op
+
+    system = System("google-adk MongoDbSessionService")
+    system.ops["append"] = (append(timed), append(metered))
+    system.ops["get 20"] = (recent(timed), recent(metered))
+    return system
+
+
+async def openai_mongo(clients: Clients, history: int) -> Any:
+    """OpenAI Agents' ``MongoDBSession`` (PyMongo's async client)."""
+    from agents.extensions.memory import MongoDBSession
+
+    from benchmarks._systems import System
+
+    session_id = f"openai-{history}-{uuid.uuid4().hex[:6]}"
+    database = clients.database + "_openai"
+    timed = MongoDBSession(session_id, client=clients.timed_client, database=database)
+    metered = MongoDBSession(session_id, client=clients.metered_client, database=database)
+    items: list[Any] = [
+        {"role": "user", "content": "Weather?"}
+        if i % 2 == 0
+        else {"role": "assistant", "content": "4 °C, rain."}
+        for i in range(history)
+    ]
+    if items:
+        await timed.add_items(items)
+
+    def append(store: Any) -> Op:
+        async def op() -> None:
+            await store.add_items([{"role": "assistant", "content": "4 °C, rain."}])
+
+        return op
+
+    def recent(store: Any) -> Op:
+        async def op() -> None:
+            len(await store.get_items(limit=20))
+
+        return op
+
+    system = System("openai-agents MongoDBSession")
+    system.ops["append"] = (append(timed), append(metered))
+    system.ops["get 20"] = (recent(timed), recent(metered))
+    return system
+
+
+async def in_memory_pair(history: int) -> list[tuple[str, dict[str, Op]]]:
+    """Ours and ADK's in-memory services with ``history`` events: append and get 20."""
+    from hector_mongo_session import GetRequest, InMemoryService, SessionSnapshot
+
+    ours = InMemoryService()
+    await ours.import_snapshots(
+        [
+            SessionSnapshot(
+                app_name="bench", user_id="m", session_id="s", events=history_events(history)
+            )
+        ]
+    )
+    request = GetRequest(app_name="bench", user_id="m", session_id="s", num_recent_events=20)
+    handle = (await ours.get(request)).session
+    template = our_turn(0)[3]
+
+    async def our_append() -> None:
+        await ours.append_event(handle, template.model_copy(update={"id": uuid.uuid4().hex}))
+
+    async def our_get() -> None:
+        read((await ours.get(request)).session.events)
+
+    pairs: list[tuple[str, dict[str, Op]]] = [
+        ("hector-mongo-session InMemoryService", {"append": our_append, "get 20": our_get})
+    ]
+    if adk_available():
+        from google.adk.sessions import InMemorySessionService
+        from google.adk.sessions.base_session_service import GetSessionConfig
+
+        adk = InMemorySessionService()
+        session = await adk.create_session(app_name="bench", user_id="m")
+        for i in range(history):
+            await adk.append_event(session, _adk_event(i // 4, i % 4))
+        config = GetSessionConfig(num_recent_events=20)
+
+        async def adk_append() -> None:
+            await adk.append_event(session, _adk_event(0, 3))
+
+        async def adk_get() -> None:
+            got = await adk.get_session(
+                app_name="bench", user_id="m", session_id=session.id, config=config
+            )
+            assert got is not None
+            read(got.events)
+
+        pairs.insert(
+            0, ("google-adk InMemorySessionService", {"append": adk_append, "get 20": adk_get})
         )
-        read(session.events)
-        get_seconds += time.perf_counter() - started
-    return Throughput(4 * turns / append_seconds, turns / get_seconds)
-
-
-def adk_in_memory() -> Any:
-    from google.adk.sessions import InMemorySessionService
-
-    return InMemorySessionService()
-
-
-def adk_mongo(client: Any) -> Any:
-    from google.adk.integrations.mongodb import MongoDbSessionService
-
-    return MongoDbSessionService(database_name="adk_bench", mongo_client=client)
-
-
-Runner = Callable[[], Awaitable[Throughput]]
+    await asyncio.sleep(0)
+    return pairs

@@ -35,7 +35,7 @@ from ._values import (
 from .errors import InvalidArgumentError, StaleSessionError
 from .requests import CreateRequest
 from .session import Events, Session, StoredShape, Usage
-from .state import State, split_by_scope
+from .state import merge_scopes, split_by_scope
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _TOKENS = ("input_tokens", "output_tokens", "total_tokens")
@@ -105,6 +105,7 @@ def build_session(
     window_sizes: list[int] | None,
     events_stored: int | None = None,
     events_bytes: int | None = None,
+    decoded_shared: tuple[Mapping[str, Any], Mapping[str, Any]] | None = None,
 ) -> Session:
     """Return the Session of a stored document (state merged with the shared scopes).
 
@@ -113,11 +114,16 @@ def build_session(
         event_documents: the events the caller asked for (with ``seq``), oldest first.
         window_sizes: the sizes of the window's events (``event_bytes``), when read;
             else ``events_stored`` and ``events_bytes`` give the window's totals.
+        decoded_shared: ``app_state`` and ``user_state`` decoded already (a page of
+            sessions shares them: decoded once, not once per session).
     """
     session_state = dict(document.get("state") or {})
     app_state = dict(app_state or {})
     user_state = dict(user_state or {})
-    merged = decode_merged_state(session_state, app_state, user_state)
+    if decoded_shared is None:
+        merged = decode_merged_state(session_state, app_state, user_state)
+    else:
+        merged = merge_scopes(decode_state(session_state), *decoded_shared)
     if window_sizes is not None:
         events_stored, events_bytes = len(window_sizes), sum(window_sizes)
     event_count = document["event_count"]
@@ -136,11 +142,11 @@ def build_session(
         document_id=document.get("_id"),
         archive_expire_at=document.get("archive_expire_at"),
     )
-    return Session(
+    return Session._loaded(
         id=document["session_id"],
         app_name=document["app_name"],
         user_id=document["user_id"],
-        state=State(merged),
+        state=merged,
         events=Events(documents=event_documents),
         last_update_time=from_bson_datetime(document["last_update_time"]),
         revision=document["revision"],

@@ -117,10 +117,17 @@ class InMemoryService(SessionService):
         key = self._key(request.app_name, request.user_id, request.session_id)
         document = self._document(*key)
         after = None if request.after is None else to_bson_datetime(request.after)
-        window = with_seqs(document["events"], document["archived_through"] + 1)
-        selected = select_events(
-            window, num_recent_events=request.num_recent_events, after=request.after
-        )
+        window, first = document["events"], document["archived_through"] + 1
+        if request.num_recent_events and after is None:
+            # Only the newest events are wanted: give seqs to those, not to the window.
+            recent = window[-request.num_recent_events :]
+            selected = with_seqs(recent, first + len(window) - len(recent))
+        else:
+            selected = select_events(
+                with_seqs(window, first),
+                num_recent_events=request.num_recent_events,
+                after=request.after,
+            )
         span = archive_span(
             num_recent_events=request.num_recent_events,
             after=after,

@@ -186,6 +186,40 @@ class Session:
         self.usage = usage if usage is not None else Usage()
         self.stored = stored if stored is not None else StoredShape()
 
+    @classmethod
+    def _loaded(
+        cls,
+        *,
+        id: str,
+        app_name: str,
+        user_id: str,
+        state: dict[str, Any],
+        events: Events,
+        last_update_time: datetime,
+        revision: int,
+        event_count: int,
+        metadata: dict[str, Any],
+        title: str | None,
+        usage: Usage,
+        stored: StoredShape,
+    ) -> Session:
+        """A session read from storage: its ids, keys and times were checked when they
+        were stored (``last_update_time`` already aware UTC), so they are not again (a
+        page of ``list`` builds fifty)."""
+        session = cls.__new__(cls)
+        session._id, session._app_name, session._user_id = id, app_name, user_id
+        session.state = State.__new__(State)
+        session.state._values = state
+        session._events = events
+        session.last_update_time = last_update_time
+        session.revision = revision
+        session.event_count = event_count
+        session.metadata = metadata
+        session.title = title
+        session.usage = usage
+        session.stored = stored
+        return session
+
     @property
     def id(self) -> str:
         """The session id (unique within app and user)."""

@@ -7,7 +7,8 @@ awaited, cursors have ``to_list``. Every call first yields to the event loop, so
 concurrent tasks interleave between database calls as they do against a server.
 
 It is a stand-in, not a server: it does not enforce the 16 MiB document limit and
-implements only what mongomock implements. The session services check limits themselves.
+implements only what mongomock implements, plus one form of ``$lookup`` the session
+services send (see :func:`support_lookup_pipelines`). The services check limits themselves.
 """
 
 from __future__ import annotations
@@ -17,7 +18,39 @@ import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["MockAsyncMongoClient"]
+__all__ = ["MockAsyncMongoClient", "support_lookup_pipelines"]
+
+
+def support_lookup_pipelines() -> None:
+    """Teach mongomock the ``$lookup`` of MongoDB 5.0+ that has ``localField`` and
+    ``foreignField`` beside a ``pipeline`` (run on the documents they match); mongomock
+    itself takes the first two only. ``get`` and ``list`` send that form (unless the
+    service has ``lookup_shared_state=False``).
+
+    ``MockAsyncMongoClient`` calls this; call it yourself before using
+    ``mongomock_motor`` with a ``MongoSessionService``. Idempotent; changes mongomock's
+    stage table for the whole process.
+    """
+    from mongomock import aggregate as stages
+
+    handlers: dict[str, Any] = stages._PIPELINE_HANDLERS
+    plain = handlers["$lookup"]
+    if getattr(plain, "takes_pipelines", False):
+        return
+
+    def lookup(documents: Any, database: Any, options: dict[str, Any]) -> Any:
+        if "pipeline" not in options or "let" in options or "localField" not in options:
+            return plain(documents, database, options)
+        joined = plain(documents, database, {k: v for k, v in options.items() if k != "pipeline"})
+        name = options["as"]
+        for document in joined:
+            run: Any = stages.process_pipeline
+            matched = run(document[name], database, options["pipeline"], None)
+            document[name] = list(matched)
+        return joined
+
+    lookup.takes_pipelines = True  # type: ignore[attr-defined]
+    handlers["$lookup"] = lookup
 
 
 class _Cursor:
@@ -132,6 +165,7 @@ class MockAsyncMongoClient:
             raise ImportError(
                 "MockAsyncMongoClient needs mongomock: pip install 'hector-mongo-session[cli]'"
             ) from exc
+        support_lookup_pipelines()
         if store is not None and store in _STORES:
             self._client: Any = _STORES[store]
             return

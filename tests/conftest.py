@@ -49,6 +49,9 @@ def _client(backend: str) -> Any:
     if backend == "mongo-motor":
         from mongomock_motor import AsyncMongoMockClient
 
+        from hector_mongo_session.testing import support_lookup_pipelines
+
+        support_lookup_pipelines()
         return AsyncMongoMockClient()
     if backend == "mongo-pymongo":
         return MockAsyncMongoClient()

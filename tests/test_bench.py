@@ -10,75 +10,58 @@ from typing import Any
 import pytest
 
 from benchmarks import bench
-from hector_mongo_session.testing import MockAsyncMongoClient
 
 from .conftest import MONGODB_URI, NO_SERVER
 
-QUICK = ["--quick", "--no-peers", "--rtt-ms", "0.5"]
+QUICK = ["--quick", "--no-peers"]
 
 
-class _Watched:
-    """A client whose close is seen."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-        self.closed = False
-
-    def __getitem__(self, name: str) -> Any:
-        return self.client[name]
-
-    async def drop_database(self, name: str) -> None:
-        await self.client.drop_database(name)
-
-    async def close(self) -> None:
-        self.closed = True
-        await self.client.close()
+def _by(results: dict[str, Any], system: str) -> dict[tuple[int, str], dict[str, Any]]:
+    return {
+        (row["history"], row["operation"]): row
+        for row in results["rows"]
+        if row["system"] == system
+    }
 
 
-async def test_the_benchmark_runs_and_reports_every_section(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # On mongomock whatever the environment: bench uses MONGODB_URI when it is set.
-    watched = _Watched(MockAsyncMongoClient())
-    monkeypatch.setattr(bench, "_client", lambda: (watched, "mongomock (watched)"))
-    results = await bench.main([*QUICK, "--out", str(tmp_path)])
-    assert watched.closed, "the benchmark left its client open"
-    left = watched.client._client.list_database_names()
-    assert not [name for name in left if name.startswith("bench_")], left
-    operations = [row["operation"] for row in results["overhead"]]
-    assert operations == [
-        "create",
-        "append",
-        "append + app/user delta",
-        "get 20 of 10",
-        "get 20 of 100",
-        "list 50",
+async def test_the_benchmark_runs_on_the_stand_in_as_a_labelled_extra(tmp_path: Path) -> None:
+    results = await bench.main([*QUICK, "--mongomock", "--out", str(tmp_path)])
+    assert "labelled extra" in results["backend"]
+    ours = _by(results, "hector-mongo-session")
+    assert sorted(ours) == [
+        (10, "append"),
+        (10, "get 20"),
+        (10, "list 50"),
+        (100, "append"),
+        (100, "get 20"),
     ]
-    calls = {row["operation"]: row["calls"] for row in results["overhead"]}
-    assert calls["append"] == 1, "an append is one database call"
-    assert calls["append + app/user delta"] == 3
-    assert calls["get 20 of 100"] == 3
-    assert all(row["ours_us"] > 0 and row["bare_us"] > 0 for row in results["overhead"])
-    assert results["latency"][0]["operation"] == "append"
-    by_size = {(row["history"], row["recent"]): row["bytes"] for row in results["scaling"]}
-    assert by_size[(100, 20)] < by_size[(100, "all")], "a window transfers only its events"
-    assert json.loads((tmp_path / "results.json").read_text())["backend"] == "mongomock (watched)"
+    assert ours[10, "get 20"]["commands"] == 1, "a get is one database call"
+    assert ours[10, "list 50"]["commands"] == 1, "a list is one database call"
+    assert ours[100, "append"]["commands"] == 1, "an append is one database call"
+    assert all(row["cpu_us"]["median"] > 0 for row in results["rows"])
+    assert [row["history"] for row in results["growth"]] == [10, 100]
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["backend"] == results["backend"]
 
 
 @pytest.mark.mongodb
-async def test_the_benchmark_leaves_a_server_as_it_found_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+async def test_the_benchmark_runs_over_the_wire_and_leaves_the_server_as_it_was(
+    tmp_path: Path,
 ) -> None:
     if not MONGODB_URI:
         pytest.skip(NO_SERVER)
     from pymongo import AsyncMongoClient
 
-    monkeypatch.setattr(bench, "CAP", 10)
     client: AsyncMongoClient[Any] = AsyncMongoClient(MONGODB_URI)
     try:
         before = set(await client.list_database_names())
         results = await bench.main([*QUICK, "--out", str(tmp_path / uuid.uuid4().hex)])
-        assert results["backend"] == "MongoDB at MONGODB_URI"
+        assert "over the wire" in results["backend"]
+        ours, bare = _by(results, "hector-mongo-session"), _by(results, "bare driver")
+        for operation in ("append", "get 20", "list 50"):
+            assert ours[10, operation]["commands"] == 1, f"{operation}: commands on the wire"
+            assert bare[10, operation]["commands"] == 1
+        assert ours[10, "get 20"]["bytes_received"] > 0
         left = set(await client.list_database_names()) - before
         assert not [name for name in left if name.startswith("bench_")], left
     finally:

@@ -42,6 +42,46 @@ LIST_FIELDS = {
 }
 
 
+def shared_lookups(app_name: str, *, app_states: str, user_states: str) -> list[dict[str, Any]]:
+    """Stages adding the app and user state buckets of each session (``app``, ``user``:
+    arrays of at most one ``{state}``), so a read is one command.
+
+    ``app_states`` by its unique key (``app_name``); ``user_states`` by its unique key
+    (``app_name``, ``user_id``): equality on ``user_id`` beside a pipeline matching the
+    app (``localField``/``foreignField`` with a ``pipeline``: MongoDB 5.0+), each
+    returning the ``state`` only; with the app a literal, every lookup names the whole
+    key of one document (an index point read, and targeted where ``user_states`` is
+    sharded on it, 5.1+).
+    """
+    state_only = {"$project": {"_id": 0, "state": 1}}
+    return [
+        {
+            "$lookup": {
+                "from": app_states,
+                "localField": "app_name",
+                "foreignField": "app_name",
+                "pipeline": [state_only],
+                "as": "app",
+            }
+        },
+        {
+            "$lookup": {
+                "from": user_states,
+                "localField": "user_id",
+                "foreignField": "user_id",
+                "pipeline": [{"$match": {"app_name": app_name}}, state_only],
+                "as": "user",
+            }
+        },
+    ]
+
+
+def looked_up(document: Mapping[str, Any], name: str) -> Any:
+    """The state bucket a lookup stage added (``None`` when there is no such document)."""
+    found = document.get(name) or [{}]
+    return found[0].get("state")
+
+
 def session_key(app_name: object, user_id: object, session_id: object) -> dict[str, str]:
     # Every query names all three: tenant isolation, and a targeted query when sharded.
     return {

@@ -8,7 +8,7 @@ import builtins
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from .._codec import decode_event, with_seqs
+from .._codec import decode_event, decode_state, with_seqs
 from .._core import build_session, decode_page_token, encode_page_token, expect
 from .._model import check_id
 from .._retention import alive, current_time
@@ -26,8 +26,10 @@ from .queries import (
     add_list_filters,
     after_position,
     events_window,
+    looked_up,
     named,
     session_key,
+    shared_lookups,
     window_start,
 )
 from .shared import SharedState
@@ -36,10 +38,20 @@ from .shared import SharedState
 class Reader:
     """The read path of a :class:`MongoSessionService`."""
 
-    def __init__(self, sessions: Any, archive: Archive, shared: SharedState) -> None:
+    def __init__(
+        self, sessions: Any, archive: Archive, shared: SharedState, *, lookup: bool = True
+    ) -> None:
         self._sessions = sessions
         self._archive = archive
         self._shared = shared
+        self._lookup = lookup
+
+    def _lookups(self, app_name: str) -> builtins.list[dict[str, Any]]:
+        return shared_lookups(
+            app_name,
+            app_states=self._shared.app_states.name,
+            user_states=self._shared.user_states.name,
+        )
 
     async def get(self, request: GetRequest) -> GetResponse:
         expect(request, GetRequest)
@@ -48,14 +60,22 @@ class Reader:
             {"$match": {**key, **alive(current_time())}},  # expired: gone (see _retention)
             {"$project": {**HEAD_FIELDS, "event_bytes": 1, "events": events_window(request)}},
         ]
-        found, app_state, user_state = await asyncio.gather(
-            aggregate(self._sessions, pipeline, "get"),
-            self._shared.read_app(key["app_name"], "get"),
-            self._shared.read_user(key["app_name"], key["user_id"], "get"),
-        )
-        if not found:
-            raise SessionNotFoundError(**named(key))
-        document = found[0]
+        if self._lookup:
+            pipeline += self._lookups(key["app_name"])
+            found = await aggregate(self._sessions, pipeline, "get")
+            if not found:
+                raise SessionNotFoundError(**named(key))
+            document = found[0]
+            app_state, user_state = looked_up(document, "app"), looked_up(document, "user")
+        else:
+            found, app_state, user_state = await asyncio.gather(
+                aggregate(self._sessions, pipeline, "get"),
+                self._shared.read_app(key["app_name"], "get"),
+                self._shared.read_user(key["app_name"], key["user_id"], "get"),
+            )
+            if not found:
+                raise SessionNotFoundError(**named(key))
+            document = found[0]
         events = await self._with_seqs(key, document, document["events"])
         after = None if request.after is None else to_bson_datetime(request.after)
         through, dropped = window_start(document, len(document["event_bytes"]))
@@ -159,7 +179,13 @@ class Reader:
             {"$limit": request.page_size + 1},
             {"$project": LIST_FIELDS},
         ]
-        if request.user_id is None:
+        user_states: dict[str, Any]
+        if self._lookup:
+            pipeline += self._lookups(app_name)
+            found = await aggregate(self._sessions, pipeline, "list")
+            app_state = looked_up(found[0], "app") if found else None
+            user_states = {document["user_id"]: looked_up(document, "user") for document in found}
+        elif request.user_id is None:
             found, app_state = await asyncio.gather(
                 aggregate(self._sessions, pipeline, "list"),
                 self._shared.read_app(app_name, "list"),
@@ -180,8 +206,16 @@ class Reader:
             next_token = encode_page_token(
                 from_bson_datetime(last["last_update_time"]), last["user_id"], last["session_id"]
             )
+        app_decoded = decode_state(app_state)
+        users_decoded = {user: decode_state(state) for user, state in user_states.items()}
         sessions = [
-            _session_of(document, [], app_state, user_states.get(document["user_id"]))
+            _session_of(
+                document,
+                [],
+                app_state,
+                user_states.get(document["user_id"]),
+                decoded_shared=(app_decoded, users_decoded.get(document["user_id"], {})),
+            )
             for document in page
         ]
         return ListResponse(sessions=sessions, next_page_token=next_token)
@@ -194,6 +228,7 @@ def _session_of(
     user_state: Mapping[str, Any] | None,
     *,
     sizes: builtins.list[int] | None = None,
+    decoded_shared: tuple[Mapping[str, Any], Mapping[str, Any]] | None = None,
 ) -> Session:
     return build_session(
         document,
@@ -203,4 +238,5 @@ def _session_of(
         window_sizes=None if sizes is None else builtins.list(sizes),
         events_stored=document.get("events_stored"),
         events_bytes=document.get("events_bytes"),
+        decoded_shared=decoded_shared,
     )

@@ -11,9 +11,9 @@ Collections (names configurable):
   embedded ``state``.
 
 ``append_event`` is one ``find_one_and_update`` filtered on the revision the handle was
-loaded at (see ``append``); ``get`` is one aggregation on ``sessions`` (run concurrently
-with the two shared-state reads), plus one ranged archive read when it asks for events
-older than the window.
+loaded at (see ``append``); ``get`` is one aggregation on ``sessions`` that looks up the
+app and user state too (``lookup_shared_state``), plus one ranged archive read when it
+asks for events older than the window.
 """
 
 from __future__ import annotations
@@ -97,6 +97,10 @@ class MongoSessionService(SessionService):
             been called (turn off where the application may not create indexes).
         retention: how long a session is kept after its last write (``None``: forever);
             its archived events expire with it. App and user state do not expire.
+        lookup_shared_state: read the app and user state inside the ``get`` and ``list``
+            aggregation (``$lookup``, MongoDB 5.0+; one command per read); ``False``: read
+            them with concurrent ``find_one`` calls beside it (MongoDB 4.4, or where
+            ``user_states`` is sharded on a server before 5.1).
 
     Example::
 
@@ -117,6 +121,7 @@ class MongoSessionService(SessionService):
         user_states_collection: str = "user_states",
         create_indexes: bool = True,
         retention: timedelta | None = None,
+        lookup_shared_state: bool = True,
     ) -> None:
         _refuse_sync_database(database)
         self._retention = Retention.of(retention)
@@ -129,7 +134,9 @@ class MongoSessionService(SessionService):
         self._appender = Appender(
             self._sessions, self._archive, self._shared, self._bounds, self._retention
         )
-        self._reader = Reader(self._sessions, self._archive, self._shared)
+        self._reader = Reader(
+            self._sessions, self._archive, self._shared, lookup=lookup_shared_state
+        )
         self._indexes_ready = not create_indexes
         self._indexes_lock = asyncio.Lock()
         self._owned_client: Any = None
@@ -147,6 +154,7 @@ class MongoSessionService(SessionService):
         app_states_collection: str = "app_states",
         user_states_collection: str = "user_states",
         create_indexes: bool = True,
+        lookup_shared_state: bool = True,
         client_options: Mapping[str, Any] | None = None,
         retention: timedelta | None = None,
     ) -> MongoSessionService:
@@ -200,6 +208,7 @@ class MongoSessionService(SessionService):
             user_states_collection=user_states_collection,
             create_indexes=create_indexes,
             retention=retention,
+            lookup_shared_state=lookup_shared_state,
         )
         service._owned_client = client
         return service
