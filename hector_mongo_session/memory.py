@@ -22,8 +22,6 @@ from ._append import (
 )
 from ._codec import decode_event, decode_state, with_seqs
 from ._core import (
-    ScopeUpdate,
-    build_session,
     check_current,
     decode_page_token,
     encode_page_token,
@@ -33,8 +31,10 @@ from ._core import (
     select_events,
     stale,
 )
+from ._memory_store import Key as _Key
+from ._memory_store import MemoryStore
 from ._model import check_id
-from ._retention import Retention, current_time, expired, stamp_import
+from ._retention import Retention, current_time, stamp_import
 from ._update import apply_update, list_matches, plan_update
 from ._usage import append_counters, apply_counters, record_append, record_pop
 from ._values import from_bson_datetime, to_bson_datetime
@@ -52,7 +52,6 @@ from .errors import (
     InvalidArgumentError,
     SessionAlreadyExistsError,
     SessionError,
-    SessionNotFoundError,
 )
 from .models import Event, utc_now
 from .requests import (
@@ -71,10 +70,8 @@ from .snapshot import ImportOutcome, SessionSnapshot, decode_snapshot, encode_ba
 
 __all__ = ["InMemoryService"]
 
-_Key = tuple[str, str, str]
 
-
-class InMemoryService(SessionService):
+class InMemoryService(MemoryStore, SessionService):
     """A session service that keeps everything in memory.
 
     Args:
@@ -92,13 +89,8 @@ class InMemoryService(SessionService):
         max_window_bytes: int = DEFAULT_MAX_WINDOW_BYTES,
         retention: timedelta | None = None,
     ) -> None:
+        super().__init__(retention=Retention.of(retention))
         self._bounds = WindowBounds.of(max_events, max_window_bytes)
-        self._retention = Retention.of(retention)
-        self._sessions: dict[_Key, dict[str, Any]] = {}
-        self._app_states: dict[str, dict[str, Any]] = {}
-        self._user_states: dict[tuple[str, str], dict[str, Any]] = {}
-        # Archive buckets per session key, as the MongoDB archive holds them.
-        self._archive: dict[_Key, builtins.list[dict[str, Any]]] = {}
 
     async def create(self, request: CreateRequest) -> CreateResponse:
         plan = plan_create(request, now=utc_now())
@@ -382,78 +374,6 @@ class InMemoryService(SessionService):
                     app_state=self._app_states.get(key[0]),
                     user_state=self._user_states.get((key[0], key[1])),
                 )
-
-    def _key(self, app_name: str, user_id: str, session_id: str) -> _Key:
-        return (
-            check_id(app_name, "app_name"),
-            check_id(user_id, "user_id"),
-            check_id(session_id, "session_id"),
-        )
-
-    def _buckets_of(self, key: _Key, document: Mapping[str, Any]) -> builtins.list[Any]:
-        return [b for b in self._archive.get(key, []) if b["session"] == document["_id"]]
-
-    def _archived(self, key: _Key, document: Mapping[str, Any]) -> builtins.list[Any]:
-        first, last = document.get("dropped_through", 0) + 1, document["archived_through"]
-        if first > last:
-            return []
-        return merge_archived(
-            self._buckets_of(key, document), first=first, last=last, operation="export"
-        )
-
-    def _document(self, app_name: str, user_id: str, session_id: str) -> dict[str, Any]:
-        key = self._key(app_name, user_id, session_id)
-        self._expire(key)
-        try:
-            return self._sessions[key]
-        except KeyError:
-            raise SessionNotFoundError(
-                app_name=app_name, user_id=user_id, session_id=session_id
-            ) from None
-
-    def _expire(self, key: _Key) -> bool:
-        """Remove the session ``key`` (and its archive) if it has expired, as MongoDB's TTL
-        monitor would; return ``False`` (so callers can chain it)."""
-        document = self._sessions.get(key)
-        if document is not None and expired(document, current_time()):
-            del self._sessions[key]
-            self._archive.pop(key, None)
-        return False
-
-    def _stamp(self, document: dict[str, Any], key: _Key | None) -> None:
-        """Retention: a write moves ``expire_at`` forward, and the archive's horizon with it
-        when passed (the buckets of ``key`` get the new one)."""
-        if self._retention is None:
-            return
-        fields = self._retention.stamp(current_time(), document.get("archive_expire_at"))
-        document.update(fields)
-        if "archive_expire_at" in fields and key is not None:
-            for bucket in self._buckets_of(key, document):
-                bucket["expire_at"] = max(
-                    bucket.get("expire_at", fields["archive_expire_at"]),
-                    fields["archive_expire_at"],
-                )
-
-    def _session_of(
-        self, document: Mapping[str, Any], events: builtins.list[Mapping[str, Any]]
-    ) -> Session:
-        app_name, user_id = document["app_name"], document["user_id"]
-        return build_session(
-            document,
-            app_state=self._app_states.get(app_name),
-            user_state=self._user_states.get((app_name, user_id)),
-            event_documents=events,
-            window_sizes=builtins.list(document["event_bytes"]),
-        )
-
-    def _update_shared(
-        self, app_name: str, user_id: str, app: ScopeUpdate, user: ScopeUpdate
-    ) -> None:
-        if app:
-            self._app_states[app_name] = app.apply_to(self._app_states.get(app_name, {}))
-        if user:
-            key = (app_name, user_id)
-            self._user_states[key] = user.apply_to(self._user_states.get(key, {}))
 
 
 def _check_nothing_archived(document: Mapping[str, Any]) -> None:
