@@ -24,8 +24,6 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from pymongo.driver_info import DriverInfo
-
 from .._codec import decode_state
 from .._core import (
     expect,
@@ -34,7 +32,6 @@ from .._model import check_id
 from .._retention import Retention, current_time
 from .._update import plan_update
 from .._values import to_bson_datetime
-from .._version import __version__
 from .._window import (
     DEFAULT_MAX_EVENTS,
     DEFAULT_MAX_WINDOW_BYTES,
@@ -63,6 +60,7 @@ from .admin import delete_app, delete_user, update_session
 from .append import Appender
 from .archive import Archive
 from .bulk import app_names, export_snapshots, import_snapshots, usage_stats
+from .connect import DRIVER_INFO, open_database
 from .create import create_session
 from .driver import call, close_client, primary
 from .indexes import ensure_indexes, refused, warn_not_built
@@ -74,9 +72,6 @@ from .retention import remove_expired
 from .shared import SharedState
 
 __all__ = ["DEFAULT_MAX_EVENTS", "DEFAULT_MAX_WINDOW_BYTES", "DRIVER_INFO", "MongoSessionService"]
-
-DRIVER_INFO = DriverInfo(name="hector-mongo-session", version=__version__)
-"""Reported to the server in the connection handshake of clients this library creates."""
 
 
 class MongoSessionService(SessionService):
@@ -175,29 +170,7 @@ class MongoSessionService(SessionService):
         Raises:
             InvalidArgumentError: a malformed connection string.
         """
-        from pymongo import AsyncMongoClient, WriteConcern
-        from pymongo.errors import ConfigurationError
-
-        client: Any
-        mock = uri.startswith("mongomock://")
-        if mock:
-            from ..testing import MockAsyncMongoClient
-
-            client = MockAsyncMongoClient(store=uri)
-            database = database or "hector_sessions"
-        else:
-            try:
-                client = AsyncMongoClient(uri, driver=DRIVER_INFO, **dict(client_options or {}))
-            except (ConfigurationError, ValueError) as exc:
-                # The driver's messages name the problem, never the password.
-                raise InvalidArgumentError(f"cannot use this MongoDB URI: {exc}") from None
-        if database is None:
-            target = client.get_default_database(default="hector_sessions")
-        else:
-            target = client[database]
-        concern = {} if mock else client.write_concern.document
-        if "w" not in concern and not mock:  # the stand-in has no write concerns
-            target = target.with_options(write_concern=WriteConcern(**{**concern, "w": "majority"}))
+        client, target = open_database(uri, database=database, client_options=client_options)
         service = cls(
             target,
             max_events=max_events,
