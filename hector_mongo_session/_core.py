@@ -223,6 +223,13 @@ def plan_create(request: CreateRequest, *, now: datetime) -> CreatePlan:
     check_state_document_fits("session", document)
     app_update = scope_update(app_part, "state")
     user_update = scope_update(user_part, "state")
+    # What can be checked of the shared documents without reading them: the new keys
+    # alone must fit (the server refuses a larger result as a SharedStateError).
+    for what, update in (("app state", app_update), ("user state", user_update)):
+        if update:
+            check_state_document_fits(
+                what, {"app_name": app_name, "user_id": user_id, "state": update.set}
+            )
     return CreatePlan(session_id, document, app_update, user_update)
 
 

@@ -35,6 +35,7 @@ from ._memory_store import Key as _Key
 from ._memory_store import MemoryStore
 from ._model import check_id
 from ._retention import Retention, current_time, stamp_import
+from ._sizing import check_state_document_fits
 from ._update import apply_update, list_matches, plan_update
 from ._usage import append_counters, apply_counters, record_append, record_pop
 from ._values import from_bson_datetime, to_bson_datetime
@@ -176,6 +177,7 @@ class InMemoryService(MemoryStore, SessionService):
             self._settle_stored(session, plan, document, stored_ids)
             return
         check_current(session, document)
+        self._check_shared_fits(session, plan)
         self._stamp(document, key)  # retention: expire_at moves forward
         if plan.needs_sizes:
             session.stored.sizes = builtins.list(document["event_bytes"])
@@ -198,6 +200,19 @@ class InMemoryService(MemoryStore, SessionService):
         apply_append(session, plan)
         record_append(session, plan)
         session.stored.archive_expire_at = document.get("archive_expire_at")
+
+    def _check_shared_fits(self, session: Session, plan: AppendPlan) -> None:
+        """The real app/user buckets after the append must fit in 16 MiB (the handle's
+        copies, which the plan checked, may be behind)."""
+        ids = {"app_name": session.app_name, "user_id": session.user_id}
+        if plan.app_update:
+            bucket = plan.app_update.apply_to(self._app_states.get(session.app_name, {}))
+            _bucket_fits("app state", ids, bucket)
+        if plan.user_update:
+            key = (session.app_name, session.user_id)
+            _bucket_fits(
+                "user state", ids, plan.user_update.apply_to(self._user_states.get(key, {}))
+            )
 
     def _settle_stored(
         self, session: Session, plan: AppendPlan, document: dict[str, Any], stored: set[str]
@@ -374,6 +389,10 @@ class InMemoryService(MemoryStore, SessionService):
                     app_state=self._app_states.get(key[0]),
                     user_state=self._user_states.get((key[0], key[1])),
                 )
+
+
+def _bucket_fits(what: str, ids: dict[str, str], bucket: dict[str, Any]) -> None:
+    check_state_document_fits(what, {**ids, "state": bucket})
 
 
 def _check_nothing_archived(document: Mapping[str, Any]) -> None:

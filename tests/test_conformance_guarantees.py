@@ -8,13 +8,15 @@ import pytest
 
 from hector_mongo_session import (
     EventIdConflictError,
+    GetRequest,
     InvalidArgumentError,
+    SessionNotFoundError,
     SessionService,
 )
 from hector_mongo_session._append import apply_append, plan_append
 from hector_mongo_session._window import WindowBounds
 
-from .helpers import create, reload, text_event, texts
+from .helpers import APP, USER, create, reload, text_event, texts
 
 
 async def test_another_event_under_a_stored_id_is_refused(service: SessionService) -> None:
@@ -60,3 +62,27 @@ async def test_a_plan_applies_to_a_handle_only_at_its_revision(service: SessionS
     apply_append(session, plan)  # a second success report of the same attempt
     assert session.revision == 1
     assert len(session.events) == 1
+
+
+async def test_shared_state_past_16_mib_is_refused_before_anything_is_written(
+    service: SessionService,
+) -> None:
+    from hector_mongo_session import DocumentTooLargeError, InMemoryService
+
+    nine_mib = "x" * (9 * 1024 * 1024)
+    with pytest.raises(DocumentTooLargeError):
+        await create(service, session_id="big", state={"app:a": nine_mib, "app:b": nine_mib})
+    with pytest.raises(SessionNotFoundError):
+        await service.get(GetRequest(app_name=APP, user_id=USER, session_id="big"))
+    if not isinstance(service, InMemoryService):
+        # MongoDB's bucket is another document the handle may know only an old copy of:
+        # there the server's refusal comes after the event is stored, as a
+        # SharedStateError (test_a_refused_shared_write_is_a_shared_state_error).
+        return
+    # Another session filled the app state; this handle's copy of it is behind.
+    first = await create(service)
+    behind = await create(service)
+    await service.append_event(first, text_event("x", delta={"app:a": nine_mib}))
+    with pytest.raises(DocumentTooLargeError):
+        await service.append_event(behind, text_event("y", delta={"app:b": nine_mib}))
+    assert texts(await reload(service, behind)) == []
