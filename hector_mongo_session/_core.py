@@ -32,6 +32,7 @@ from ._values import (
     lone_surrogate,
     to_bson_datetime,
 )
+from ._window import window_start
 from .errors import InvalidArgumentError, StaleSessionError
 from .requests import CreateRequest
 from .session import Events, Session, StoredShape, Usage
@@ -128,14 +129,14 @@ def build_session(
         events_stored, events_bytes = len(window_sizes), sum(window_sizes)
     event_count = document["event_count"]
     schema = document.get("schema_version", 1)
-    through = document.get("archived_through", event_count - (events_stored or 0))
+    through, dropped = window_start(document, events_stored or 0)
     stored = StoredShape(
         state=session_state,
         events_stored=events_stored or 0,
         events_bytes=events_bytes or 0,
         sizes=window_sizes,
         archived_through=through,
-        dropped_through=document.get("dropped_through", through if schema < 2 else 0),
+        dropped_through=dropped,
         schema_version=schema,
         app_state=app_state,
         user_state=user_state,

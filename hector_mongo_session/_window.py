@@ -252,3 +252,12 @@ def combine_events(
     if num_recent_events:
         events = events[-num_recent_events:]
     return events
+
+
+def window_start(document: Mapping[str, Any], window_length: int) -> tuple[int, int]:
+    """``(archived_through, dropped_through)`` of a session document (schema 1: events
+    before the window were dropped by its cap, and exist nowhere)."""
+    if "archived_through" in document:
+        return document["archived_through"], document.get("dropped_through", 0)
+    through = document["event_count"] - window_length
+    return through, through

@@ -38,7 +38,7 @@ from ._values import (
     to_bson_datetime,
     to_utc_millis,
 )
-from ._window import WindowBounds, bucket_document, split_into_buckets
+from ._window import WindowBounds, bucket_document, split_into_buckets, window_start
 from .errors import DocumentTooLargeError, InvalidArgumentError, SessionError
 from .models import Event, utc_now
 from .state import KEY_PREFIX_TEMP, split_by_scope
@@ -254,7 +254,7 @@ def decode_snapshot(
     first) and its shared-state buckets."""
     state = decode_merged_state(document.get("state"), app_state, user_state)
     window = document.get("events", [])
-    through = document.get("archived_through", document["event_count"] - len(window))
+    through, _ = window_start(document, len(window))
     return SessionSnapshot(
         app_name=document["app_name"],
         user_id=document["user_id"],

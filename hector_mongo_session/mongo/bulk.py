@@ -10,7 +10,7 @@ from pymongo.errors import BulkWriteError
 from .._core import ScopeUpdate
 from .._model import check_id
 from .._retention import Retention, alive, current_time, stamp_import
-from .._window import WindowBounds
+from .._window import WindowBounds, window_start
 from ..errors import OutcomeUnknownError, SessionError, StorageError
 from ..snapshot import (
     EncodedSnapshot,
@@ -21,7 +21,6 @@ from ..snapshot import (
 )
 from .archive import Archive
 from .driver import DRIVER_ERRORS, aggregate, call, is_too_large, too_large_error, translate
-from .queries import window_start
 from .shared import Bucket, SharedState
 
 _DUPLICATE_KEY = 11000

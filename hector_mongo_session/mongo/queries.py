@@ -130,15 +130,6 @@ def after_position(order: list[str], position: Mapping[str, Any]) -> Any:
 WINDOW_FIELDS = ("event_count", "archived_through", "dropped_through", "schema_version")
 
 
-def window_start(document: Mapping[str, Any], window_length: int) -> tuple[int, int]:
-    """``(archived_through, dropped_through)`` of a session document (schema 1: events
-    before the window were dropped by its cap, and exist nowhere)."""
-    if "archived_through" in document:
-        return document["archived_through"], document.get("dropped_through", 0)
-    through = document["event_count"] - window_length
-    return through, through
-
-
 def add_list_filters(match: dict[str, Any], request: ListRequest) -> None:
     """Add a ListRequest's metadata and update-time filters to a list ``$match``.
 

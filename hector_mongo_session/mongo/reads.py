@@ -13,7 +13,7 @@ from .._core import build_session, decode_page_token, encode_page_token, expect
 from .._model import check_id
 from .._retention import alive, current_time
 from .._values import from_bson_datetime, to_bson_datetime
-from .._window import archive_span, combine_events
+from .._window import archive_span, combine_events, window_start
 from ..errors import SessionNotFoundError
 from ..models import Event
 from ..requests import GetRequest, GetResponse, ListRequest, ListResponse
@@ -30,7 +30,6 @@ from .queries import (
     named,
     session_key,
     shared_lookups,
-    window_start,
 )
 from .shared import SharedState
 
