@@ -61,7 +61,10 @@ async def run(sessions: int, events: int, *, memory: bool, batch_size: int) -> d
             raise SystemExit(
                 "set MONGODB_URI (scripts/bench --imports starts a server) or --memory"
             )
-        client = AsyncMongoClient(uri, event_listeners=[CommandMeter(meter)])
+        # mongoeco answers heartbeats from the same busy process: give them time, as the
+        # tests do, or the driver cancels the import's operations (outcome unknown).
+        patient = {"connectTimeoutMS": 120_000} if os.environ.get("HECTOR_TEST_SERVER") else {}
+        client = AsyncMongoClient(uri, event_listeners=[CommandMeter(meter)], **patient)
         service = MongoSessionService(client[name])
         await service.ensure_indexes()
     with tempfile.TemporaryDirectory() as folder:
