@@ -63,7 +63,9 @@ async def run(sessions: int, events: int, *, memory: bool, batch_size: int) -> d
             )
         # mongoeco answers heartbeats from the same busy process: give them time, as the
         # tests do, or the driver cancels the import's operations (outcome unknown).
-        patient = {"connectTimeoutMS": 120_000} if os.environ.get("HECTOR_TEST_SERVER") else {}
+        patient: dict[str, Any] = {}
+        if os.environ.get("HECTOR_TEST_SERVER"):
+            patient["connectTimeoutMS"] = 120_000
         client = AsyncMongoClient(uri, event_listeners=[CommandMeter(meter)], **patient)
         service = MongoSessionService(client[name])
         await service.ensure_indexes()
