@@ -19,7 +19,7 @@ from ..requests import Erased
 from ..session import Session
 from .archive import Archive
 from .driver import call
-from .queries import named, session_key
+from .queries import at_handle, named
 from .retention import record_stamp, stamp_write
 from .shared import SharedState
 
@@ -55,11 +55,8 @@ async def update_session(
     plan: UpdatePlan,
 ) -> None:
     """One ``find_one_and_update`` matching the handle's revision (and document)."""
-    key = session_key(session.app_name, session.user_id, session.id)
     at = current_time()
-    condition: dict[str, Any] = {**key, "revision": session.revision, **alive(at)}
-    if session.stored.document_id is not None:
-        condition["_id"] = session.stored.document_id
+    key, condition = at_handle(session, at)
     stamp = await stamp_write(retention, archive, session, key, at, "update_session")
     update = plan.mongo_update()
     if stamp:

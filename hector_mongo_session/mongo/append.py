@@ -31,7 +31,7 @@ from ..models import Event, utc_now
 from ..session import Session
 from .archive import Archive
 from .driver import aggregate, call
-from .queries import named, session_key
+from .queries import at_handle, named
 from .retention import record_stamp, stamp_write
 from .shared import SharedState, add_state_update, gather_scopes, shared_state_error
 
@@ -58,11 +58,8 @@ class Appender:
         if not events:
             return
         plan = plan_append(session, events, bounds=self._bounds)
-        key = session_key(session.app_name, session.user_id, session.id)
         at = current_time()
-        at_revision: dict[str, Any] = {**key, "revision": session.revision, **alive(at)}
-        if session.stored.document_id is not None:
-            at_revision["_id"] = session.stored.document_id
+        key, at_revision = at_handle(session, at)
         stamp = await stamp_write(self._retention, self._archive, session, key, at, "append_event")
         if plan.needs_sizes:
             found = await self._read(at_revision, {"event_bytes": 1})
@@ -95,11 +92,8 @@ class Appender:
     async def pop(self, session: Session) -> Event | None:
         """Remove the newest event of the window (see ``SessionService.pop_event``)."""
         expect(session, Session)
-        key = session_key(session.app_name, session.user_id, session.id)
         at = current_time()
-        condition: dict[str, Any] = {**key, "revision": session.revision, **alive(at)}
-        if session.stored.document_id is not None:
-            condition["_id"] = session.stored.document_id
+        key, condition = at_handle(session, at)
         stamp = await stamp_write(self._retention, self._archive, session, key, at, "pop_event")
         update: dict[str, Any] = {
             "$pop": {"events": 1, "event_bytes": 1},

@@ -91,6 +91,16 @@ def session_key(app_name: object, user_id: object, session_id: object) -> dict[s
     }
 
 
+def at_handle(session: Any, at: Any) -> tuple[dict[str, str], dict[str, Any]]:
+    """The session's key, and the filter of a write through ``session``: its document, at
+    the revision the handle was loaded at, not expired at ``at``."""
+    key = session_key(session.app_name, session.user_id, session.id)
+    condition: dict[str, Any] = {**key, "revision": session.revision, **alive(at)}
+    if session.stored.document_id is not None:
+        condition["_id"] = session.stored.document_id
+    return key, condition
+
+
 def named(key: Mapping[str, str]) -> dict[str, str]:
     return {"app_name": key["app_name"], "user_id": key["user_id"], "session_id": key["session_id"]}
 
