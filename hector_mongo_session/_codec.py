@@ -7,15 +7,14 @@ state deltas, metadata) are native sub-documents with escaped keys (see ``_value
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
 import bson
 from bson import ObjectId
-from pydantic import BaseModel
 
+from ._decode import decode_event as fast_decode_event
 from ._model import check_id
 from ._values import (
     check_key,
@@ -108,20 +107,11 @@ def decode_event(doc: Mapping[str, Any]) -> Event:
     """Return the :class:`Event` of a stored document.
 
     Stored documents were validated when they were encoded, so the models are built
-    without validating them again (``model_construct``, nested models included), which
-    is several times cheaper; a document with a field this release does not know is
-    validated in full (and refused if it is not an event).
+    without validating them again (see ``_decode``); a document with a field this
+    release does not know is validated in full (and refused if it is not an event).
     """
-    if not _EVENT_KEYS.issuperset(doc):
-        return _validate_event(doc)
-    data: dict[str, Any] = {}
-    for name, value in doc.items():
-        if name in _EVENT_DECODERS:
-            data[name] = _EVENT_DECODERS[name](value)
-        else:
-            data[name] = value
-    data["timestamp"] = from_bson_datetime(doc["timestamp"])
-    return _construct(Event, data)
+    event = fast_decode_event(doc)
+    return _validate_event(doc) if event is None else event
 
 
 def _validate_event(doc: Mapping[str, Any]) -> Event:
@@ -133,113 +123,6 @@ def _validate_event(doc: Mapping[str, Any]) -> Event:
         if name in data:
             data[name] = decode_value(data[name])
     return Event.model_validate(data)
-
-
-def _decode_content(doc: Mapping[str, Any]) -> Content:
-    return _construct(
-        Content, {"role": doc["role"], "parts": [_decode_part(part) for part in doc["parts"]]}
-    )
-
-
-def _decode_part(doc: Mapping[str, Any]) -> Part:
-    data: dict[str, Any] = {}
-    for name, value in doc.items():
-        decoder = _PART_DECODERS.get(name)
-        data[name] = value if decoder is None else decoder(value)
-    return _construct(Part, data)
-
-
-def _decode_call(doc: Mapping[str, Any]) -> FunctionCall:
-    data = dict(doc)
-    if "args" in data:
-        data["args"] = decode_value(data["args"])
-    return _construct(FunctionCall, data)
-
-
-def _decode_response(doc: Mapping[str, Any]) -> FunctionResponse:
-    data = dict(doc)
-    if "response" in data:
-        data["response"] = decode_value(data["response"])
-    return _construct(FunctionResponse, data)
-
-
-def _decode_actions(doc: Mapping[str, Any]) -> EventActions:
-    data = dict(doc)
-    for name in ("state_delta", "artifact_delta"):
-        if name in data:
-            data[name] = decode_value(data[name])
-    return _construct(EventActions, data)
-
-
-def _decode_blob(doc: Mapping[str, Any]) -> Blob:
-    data = dict(doc)
-    data["data"] = bytes(data["data"])
-    return _construct(Blob, data)
-
-
-_EVENT_KEYS = frozenset(Event.model_fields)
-_EVENT_DECODERS: dict[str, Any] = {
-    "seq": int,
-    "content": _decode_content,
-    "actions": _decode_actions,
-    "custom_metadata": decode_value,
-    "long_running_tool_ids": list,
-}
-_PART_DECODERS: dict[str, Any] = {
-    "function_call": _decode_call,
-    "function_response": _decode_response,
-    "data": decode_value,
-    "metadata": decode_value,
-    "inline_data": _decode_blob,
-    "file_data": lambda doc: _construct(FileData, dict(doc)),
-}
-
-M = TypeVar("M", bound=BaseModel)
-
-
-@dataclass(frozen=True)
-class _Defaults:
-    """The values of the fields of a model that a stored document leaves out."""
-
-    template: dict[str, Any]
-    """Every field in order, at its default (``None`` where a factory makes it)."""
-    factories: tuple[tuple[str, Callable[[], Any]], ...]
-
-
-def _defaults(cls: type[BaseModel]) -> _Defaults:
-    template: dict[str, Any] = {}
-    factories: list[tuple[str, Callable[[], Any]]] = []
-    for name, field in cls.model_fields.items():
-        factory: Any = field.default_factory
-        template[name] = None if factory is not None else field.default
-        if factory is EventActions:
-            factories.append((name, lambda: _construct(EventActions, {})))
-        elif factory is not None:
-            factories.append((name, factory))
-    return _Defaults(template, tuple(factories))
-
-
-_DEFAULTS: dict[type[BaseModel], _Defaults] = {}
-
-
-def _construct(cls: type[M], data: dict[str, Any]) -> M:
-    """An instance of ``cls`` from stored fields (validated when they were stored), as
-    ``model_construct`` builds one; pydantic's own inspects each default factory's
-    signature on every call, which costs more than validating."""
-    defaults = _DEFAULTS.get(cls)
-    if defaults is None:
-        defaults = _DEFAULTS[cls] = _defaults(cls)
-    values = defaults.template.copy()
-    values.update(data)
-    for name, make in defaults.factories:
-        if name not in data:
-            values[name] = make()
-    model = cls.__new__(cls)
-    object.__setattr__(model, "__dict__", values)
-    object.__setattr__(model, "__pydantic_fields_set__", set(data))
-    object.__setattr__(model, "__pydantic_extra__", None)
-    object.__setattr__(model, "__pydantic_private__", None)
-    return model
 
 
 def _encode_content(content: object) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import uuid
 from collections.abc import Mapping, Sequence
@@ -16,11 +17,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ._codec import (
-    decode_merged_state,
     decode_state,
     encode_delta,
     session_document,
 )
+from ._decode import builder
 from ._model import check_id
 from ._sizing import (
     check_state_document_fits,
@@ -35,11 +36,10 @@ from ._values import (
 from ._window import window_start
 from .errors import InvalidArgumentError, StaleSessionError
 from .requests import CreateRequest
-from .session import Events, Session, StoredShape, Usage
+from .session import Details, Events, Session, StoredShape, Usage
 from .state import merge_scopes, split_by_scope
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_TOKENS = ("input_tokens", "output_tokens", "total_tokens")
 
 
 def _count(value: Any) -> int:
@@ -106,60 +106,99 @@ def build_session(
     window_sizes: list[int] | None,
     events_stored: int | None = None,
     events_bytes: int | None = None,
-    decoded_shared: tuple[Mapping[str, Any], Mapping[str, Any]] | None = None,
+    shared_keys: Mapping[str, Any] | None = None,
 ) -> Session:
     """Return the Session of a stored document (state merged with the shared scopes).
 
     Args:
         document: the session document's header fields.
+        app_state, user_state: the shared buckets as stored. They are kept, not copied:
+            no backend changes a bucket in place (an update makes a new one).
         event_documents: the events the caller asked for (with ``seq``), oldest first.
         window_sizes: the sizes of the window's events (``event_bytes``), when read;
             else ``events_stored`` and ``events_bytes`` give the window's totals.
-        decoded_shared: ``app_state`` and ``user_state`` decoded already (a page of
-            sessions shares them: decoded once, not once per session).
+        shared_keys: the ``app:``/``user:`` keys of the two buckets, decoded and
+            prefixed already (:func:`prefixed_shared_keys`: a page of sessions decodes them once).
     """
-    session_state = dict(document.get("state") or {})
-    app_state = dict(app_state or {})
-    user_state = dict(user_state or {})
-    if decoded_shared is None:
-        merged = decode_merged_state(session_state, app_state, user_state)
-    else:
-        merged = merge_scopes(decode_state(session_state), *decoded_shared)
     if window_sizes is not None:
         events_stored, events_bytes = len(window_sizes), sum(window_sizes)
-    event_count = document["event_count"]
-    schema = document.get("schema_version", 1)
-    through, dropped = window_start(document, events_stored or 0)
+    return Session._loaded(
+        id=document["session_id"],
+        app_name=document["app_name"],
+        user_id=document["user_id"],
+        events=Events(documents=event_documents),
+        last_update_time=from_bson_datetime(document["last_update_time"]),
+        revision=document["revision"],
+        event_count=document["event_count"],
+        title=document.get("title"),
+        details=functools.partial(
+            _details,
+            document,
+            app_state or {},
+            user_state or {},
+            shared_keys,
+            window_sizes,
+            events_stored or 0,
+            events_bytes or 0,
+        ),
+    )
+
+
+def _details(
+    document: Mapping[str, Any],
+    app_state: Mapping[str, Any],
+    user_state: Mapping[str, Any],
+    shared_keys: Mapping[str, Any] | None,
+    window_sizes: list[int] | None,
+    events_stored: int,
+    events_bytes: int,
+) -> Details:
+    stored_state = document.get("state")
+    session_state = dict(stored_state) if stored_state else {}
+    if shared_keys is None:
+        shared_keys = prefixed_shared_keys(app_state, user_state)
+    through, dropped = window_start(document, events_stored)
     stored = StoredShape(
         state=session_state,
-        events_stored=events_stored or 0,
-        events_bytes=events_bytes or 0,
+        events_stored=events_stored,
+        events_bytes=events_bytes,
         sizes=window_sizes,
         archived_through=through,
         dropped_through=dropped,
-        schema_version=schema,
+        schema_version=document.get("schema_version", 1),
         app_state=app_state,
         user_state=user_state,
         document_id=document.get("_id"),
         archive_expire_at=document.get("archive_expire_at"),
     )
-    return Session._loaded(
-        id=document["session_id"],
-        app_name=document["app_name"],
-        user_id=document["user_id"],
-        state=merged,
-        events=Events(documents=event_documents),
-        last_update_time=from_bson_datetime(document["last_update_time"]),
-        revision=document["revision"],
-        event_count=event_count,
-        metadata=decode_state(document.get("metadata")),
-        title=document.get("title"),
-        usage=Usage(
-            **{name: _count(document.get("usage", {}).get(name)) for name in _TOKENS},
-            stored_bytes=(events_bytes or 0) + _count(document.get("archived_bytes")),
-        ),
+    tokens = document.get("usage")
+    archived_bytes = document.get("archived_bytes")
+    usage = _usage_model(
+        {
+            "input_tokens": _count(tokens.get("input_tokens")) if tokens else 0,
+            "output_tokens": _count(tokens.get("output_tokens")) if tokens else 0,
+            "total_tokens": _count(tokens.get("total_tokens")) if tokens else 0,
+            "stored_bytes": events_bytes + (_count(archived_bytes) if archived_bytes else 0),
+        }
+    )
+    metadata = document.get("metadata")
+    return Details(
+        state={**decode_state(session_state), **shared_keys},
+        metadata=decode_state(metadata) if metadata else {},
+        usage=usage,
         stored=stored,
     )
+
+
+def prefixed_shared_keys(
+    app_state: Mapping[str, Any], user_state: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The ``app:`` and ``user:`` keys of two stored shared buckets, as a session's state
+    shows them (decoded, prefixed)."""
+    return merge_scopes({}, decode_state(app_state), decode_state(user_state))
+
+
+_usage_model = builder(Usage)
 
 
 def encode_page_token(last_update_time: datetime, user_id: str, session_id: str) -> str:

@@ -84,13 +84,15 @@ class MemoryStore:
         self, document: Mapping[str, Any], events: builtins.list[Mapping[str, Any]]
     ) -> Session:
         app_name, user_id = document["app_name"], document["user_id"]
-        return build_session(
+        session = build_session(
             document,
             app_state=self._app_states.get(app_name),
             user_state=self._user_states.get((app_name, user_id)),
             event_documents=events,
             window_sizes=builtins.list(document["event_bytes"]),
         )
+        session.stored  # noqa: B018 - read now: the store changes its documents in place
+        return session
 
     def _update_shared(
         self, app_name: str, user_id: str, app: ScopeUpdate, user: ScopeUpdate

@@ -25,6 +25,12 @@ try:
 except ImportError:  # the otel extra is not installed: nothing is wrapped
     trace = None  # type: ignore[assignment]
     metrics = None  # type: ignore[assignment]
+try:  # the meter provider in place until the application sets one
+    from opentelemetry.metrics._internal import _ProxyMeterProvider
+
+    _UNSET_METERS: tuple[type, ...] = (_ProxyMeterProvider,)
+except ImportError:  # (another layout of the API: always record)
+    _UNSET_METERS = ()
 
 from ._version import __version__
 from .errors import StaleSessionError
@@ -73,8 +79,8 @@ def instrument(cls: type[Any]) -> None:
 def _traced(operation: str, method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     async def traced(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if _ROUND_TRIPS.get() is not None:  # inside a traced call (fork's get, a
-            return await method(self, *args, **kwargs)  # subclass's super()): its part
+        if _ROUND_TRIPS.get() is not None or _unobserved():  # inside a traced call
+            return await method(self, *args, **kwargs)  # (fork's get, super()): its part
         target: Mapping[str, Any] = self._telemetry_attributes()
         collection = target.get("db.collection.name")
         name = f"{operation} {collection}" if collection else operation
@@ -101,6 +107,15 @@ def _traced(operation: str, method: Callable[..., Any]) -> Callable[..., Any]:
                 _record(operation, target, time.perf_counter() - started, error)
 
     return traced
+
+
+def _unobserved() -> bool:
+    """Whether the application has set up neither traces nor metrics: the API's spans and
+    instruments would record nothing, and making them costs tens of microseconds a call
+    (checked on every call: providers can be set at any time)."""
+    return isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider) and isinstance(
+        metrics.get_meter_provider(), _UNSET_METERS
+    )
 
 
 def _ids(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:

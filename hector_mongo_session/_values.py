@@ -182,13 +182,27 @@ def encode_value(value: Any, where: str, depth: int = 0) -> Any:
 
 def decode_value(value: Any) -> Any:
     """Return the Python form of a stored value (inverse of :func:`encode_value`)."""
-    if isinstance(value, dict):
-        return {unescape_key(key): decode_value(item) for key, item in value.items()}
+    # Reads decode every free-form mapping of every event they return: leaves are
+    # tested inline rather than by a call each, and only keys holding "%" are unescaped.
+    kind = type(value)
+    if kind in _LEAVES:
+        return value
+    if kind is dict or isinstance(value, dict):
+        return {
+            (key if "%" not in key else unescape_key(key)): (
+                item if type(item) in _LEAVES else decode_value(item)
+            )
+            for key, item in value.items()
+        }
     if isinstance(value, list):
-        return [decode_value(item) for item in value]
+        return [item if type(item) in _LEAVES else decode_value(item) for item in value]
     if isinstance(value, datetime):
         return from_bson_datetime(value)
     return value
+
+
+_LEAVES = frozenset({str, int, float, bool, type(None), bytes})
+"""Stored types that decode as themselves."""
 
 
 def encode_mapping(values: Mapping[str, Any], where: str) -> dict[str, Any]:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, overload
+from typing import Any, NamedTuple, overload
 
 from pydantic import ConfigDict
 
@@ -15,7 +15,7 @@ from ._values import to_utc_millis
 from .models import Event
 from .state import State
 
-__all__ = ["Events", "Session", "Usage"]
+__all__ = ["Details", "Events", "Session", "Usage"]
 
 
 class Events(Sequence[Event]):
@@ -106,9 +106,9 @@ class StoredShape:
     """Events up to this seq were dropped by a schema-1 document's cap (exist nowhere)."""
     schema_version: int = 2
     """The stored document's layout version (1: written by release 0.1)."""
-    app_state: dict[str, Any] = field(default_factory=dict)
+    app_state: Mapping[str, Any] = field(default_factory=dict)
     """The app-scope bucket as last seen (stored form; other sessions may change it)."""
-    user_state: dict[str, Any] = field(default_factory=dict)
+    user_state: Mapping[str, Any] = field(default_factory=dict)
     """The user-scope bucket as last seen (stored form; other sessions may change it)."""
     header_bytes: int | None = None
     """BSON size of the document without its events (ids, counters, state); None until
@@ -119,6 +119,15 @@ class StoredShape:
     document_id: Any = None
     """The stored document's ``_id``: a session deleted and created again under the same
     ids is another document, and a handle of the old one must not write into it."""
+
+
+class Details(NamedTuple):
+    """What a stored session's document says besides its ids, counters and times."""
+
+    state: dict[str, Any]
+    metadata: dict[str, Any]
+    usage: Usage
+    stored: StoredShape
 
 
 class Session:
@@ -146,15 +155,16 @@ class Session:
         "_app_name",
         "_events",
         "_id",
+        "_metadata",
+        "_state",
+        "_stored",
+        "_unread",
+        "_usage",
         "_user_id",
         "event_count",
         "last_update_time",
-        "metadata",
         "revision",
-        "state",
-        "stored",
         "title",
-        "usage",
     )
 
     def __init__(
@@ -173,18 +183,19 @@ class Session:
         usage: Usage | None = None,
         stored: StoredShape | None = None,
     ) -> None:
+        self._unread: Callable[[], Details] | None = None
         self._id = check_id(id, "session_id")
         self._app_name = check_id(app_name, "app_name")
         self._user_id = check_id(user_id, "user_id")
-        self.state = state if state is not None else State()
+        self._state = state if state is not None else State()
         self._events = events if isinstance(events, Events) else Events(events)
         self.last_update_time = to_utc_millis(last_update_time, "last_update_time")
         self.revision = revision
         self.event_count = event_count
-        self.metadata = metadata if metadata is not None else {}
+        self._metadata = metadata if metadata is not None else {}
         self.title = title
-        self.usage = usage if usage is not None else Usage()
-        self.stored = stored if stored is not None else StoredShape()
+        self._usage = usage if usage is not None else Usage()
+        self._stored = stored if stored is not None else StoredShape()
 
     @classmethod
     def _loaded(
@@ -193,32 +204,88 @@ class Session:
         id: str,
         app_name: str,
         user_id: str,
-        state: dict[str, Any],
         events: Events,
         last_update_time: datetime,
         revision: int,
         event_count: int,
-        metadata: dict[str, Any],
         title: str | None,
-        usage: Usage,
-        stored: StoredShape,
+        details: Callable[[], Details],
     ) -> Session:
         """A session read from storage: its ids, keys and times were checked when they
-        were stored (``last_update_time`` already aware UTC), so they are not again (a
-        page of ``list`` builds fifty)."""
+        were stored (``last_update_time`` already aware UTC), so they are not again.
+
+        ``details`` makes its state, metadata, usage and bookkeeping, on first use of any
+        of them: a page of ``list`` holds fifty sessions, of which a caller mostly reads
+        ids, titles and times.
+        """
         session = cls.__new__(cls)
         session._id, session._app_name, session._user_id = id, app_name, user_id
-        session.state = State.__new__(State)
-        session.state._values = state
         session._events = events
         session.last_update_time = last_update_time
         session.revision = revision
         session.event_count = event_count
-        session.metadata = metadata
         session.title = title
-        session.usage = usage
-        session.stored = stored
+        session._unread = details
         return session
+
+    def _read(self) -> None:
+        details, self._unread = self._unread, None
+        assert details is not None
+        values, self._metadata, self._usage, self._stored = details()
+        self._state = State.__new__(State)
+        self._state._values = values
+
+    @property
+    def state(self) -> State:
+        """The merged state (see the class docstring)."""
+        if self._unread is not None:
+            self._read()
+        return self._state
+
+    @state.setter
+    def state(self, value: State) -> None:
+        if self._unread is not None:
+            self._read()
+        self._state = value
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """What the caller set to find the session by (see the class docstring)."""
+        if self._unread is not None:
+            self._read()
+        return self._metadata
+
+    @metadata.setter
+    def metadata(self, value: dict[str, Any]) -> None:
+        if self._unread is not None:
+            self._read()
+        self._metadata = value
+
+    @property
+    def usage(self) -> Usage:
+        """Tokens its events reported and its stored bytes."""
+        if self._unread is not None:
+            self._read()
+        return self._usage
+
+    @usage.setter
+    def usage(self, value: Usage) -> None:
+        if self._unread is not None:
+            self._read()
+        self._usage = value
+
+    @property
+    def stored(self) -> StoredShape:
+        """Bookkeeping of the stored document, used by the services."""
+        if self._unread is not None:
+            self._read()
+        return self._stored
+
+    @stored.setter
+    def stored(self, value: StoredShape) -> None:
+        if self._unread is not None:
+            self._read()
+        self._stored = value
 
     @property
     def id(self) -> str:

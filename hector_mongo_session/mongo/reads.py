@@ -8,8 +8,14 @@ import builtins
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from .._codec import decode_event, decode_state, with_seqs
-from .._core import build_session, decode_page_token, encode_page_token, expect
+from .._codec import decode_event, with_seqs
+from .._core import (
+    build_session,
+    decode_page_token,
+    encode_page_token,
+    expect,
+    prefixed_shared_keys,
+)
 from .._model import check_id
 from .._retention import alive, current_time
 from .._values import from_bson_datetime, to_bson_datetime
@@ -205,15 +211,19 @@ class Reader:
             next_token = encode_page_token(
                 from_bson_datetime(last["last_update_time"]), last["user_id"], last["session_id"]
             )
-        app_decoded = decode_state(app_state)
-        users_decoded = {user: decode_state(state) for user, state in user_states.items()}
+        # Every session of a page shows the same app keys, and those of one user the
+        # same user keys: decoded once per page and user, not once per session.
+        shared_keys = {
+            user: prefixed_shared_keys(app_state or {}, user_states.get(user) or {})
+            for user in {document["user_id"] for document in page}
+        }
         sessions = [
             _session_of(
                 document,
                 [],
                 app_state,
                 user_states.get(document["user_id"]),
-                decoded_shared=(app_decoded, users_decoded.get(document["user_id"], {})),
+                shared_keys=shared_keys[document["user_id"]],
             )
             for document in page
         ]
@@ -227,7 +237,7 @@ def _session_of(
     user_state: Mapping[str, Any] | None,
     *,
     sizes: builtins.list[int] | None = None,
-    decoded_shared: tuple[Mapping[str, Any], Mapping[str, Any]] | None = None,
+    shared_keys: Mapping[str, Any] | None = None,
 ) -> Session:
     return build_session(
         document,
@@ -237,5 +247,5 @@ def _session_of(
         window_sizes=None if sizes is None else builtins.list(sizes),
         events_stored=document.get("events_stored"),
         events_bytes=document.get("events_bytes"),
-        decoded_shared=decoded_shared,
+        shared_keys=shared_keys,
     )

@@ -1,0 +1,166 @@
+"""Stored documents -> domain models, at close to the cost of the driver's own decoding.
+
+Stored documents were validated when they were encoded, so models are built without
+validating them again: the stored fields, over each field's default, become the
+``__dict__`` of a bare instance, as pydantic's ``model_construct`` does, but with what
+it works out on every call (each field's default, which come from factories) worked
+out once per class. A get reads tens of events and a list tens of sessions, so these
+microseconds are most of what a read costs the client beyond the driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import timezone
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from ._values import decode_value, from_bson_datetime
+from .models import (
+    Blob,
+    Content,
+    Event,
+    EventActions,
+    FileData,
+    FunctionCall,
+    FunctionResponse,
+    Part,
+)
+
+__all__ = ["builder", "decode_event"]
+
+M = TypeVar("M", bound=BaseModel)
+
+_new = object.__new__
+_set = object.__setattr__
+# The slots pydantic keeps beside ``__dict__``, set through their descriptors (cheaper
+# than ``object.__setattr__`` by name).
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+
+
+def builder(cls: type[M]) -> Callable[[Mapping[str, Any]], M]:
+    """A function making an instance of ``cls`` from stored, already checked fields.
+
+    Fields missing from the mapping get their defaults (a fresh value from each default
+    factory); the fields given are the instance's ``model_fields_set``. Values are taken
+    as they are: the caller replaces, in the instance's ``__dict__``, those that need
+    decoding.
+    """
+    template: dict[str, Any] = {}
+    factories: list[tuple[str, Callable[[], Any]]] = []
+    for name, field in cls.model_fields.items():
+        factory: Any = field.default_factory
+        template[name] = None if factory is not None else field.default
+        if factory is not None:
+            factories.append((name, _empty_actions if factory is EventActions else factory))
+    fixed = tuple(factories)
+
+    def build(data: Mapping[str, Any]) -> M:
+        values = {**template, **data}
+        for name, make in fixed:
+            if name not in data:
+                values[name] = make()
+        model = _new(cls)
+        _set(model, "__dict__", values)
+        _set_fields_set(model, set(data))
+        _set_extra(model, None)
+        _set_private(model, None)
+        return model
+
+    return build
+
+
+def _empty_actions() -> EventActions:
+    return _actions_model({})
+
+
+_actions_model = builder(EventActions)
+_event_model = builder(Event)
+_content_model = builder(Content)
+_part_model = builder(Part)
+_call_model = builder(FunctionCall)
+_response_model = builder(FunctionResponse)
+_blob_model = builder(Blob)
+_file_model = builder(FileData)
+
+_EVENT_KEYS = frozenset(Event.model_fields)
+
+
+def decode_event(doc: Mapping[str, Any]) -> Event | None:
+    """The :class:`Event` of a stored document, or ``None`` when the document has a
+    field this release does not know (the caller then validates it in full)."""
+    if not _EVENT_KEYS.issuperset(doc):
+        return None
+    event = _event_model(doc)
+    values = event.__dict__
+    timestamp = values["timestamp"]
+    if timestamp.tzinfo is not timezone.utc:
+        values["timestamp"] = from_bson_datetime(timestamp)
+    seq = values["seq"]
+    if seq is not None and type(seq) is not int:
+        values["seq"] = int(seq)
+    content = values["content"]
+    if content is not None:
+        values["content"] = _content_model(
+            {"role": content["role"], "parts": [_part(part) for part in content["parts"]]}
+        )
+    if "actions" in doc:
+        values["actions"] = _actions(doc["actions"])
+    if values["custom_metadata"] is not None:
+        values["custom_metadata"] = decode_value(values["custom_metadata"])
+    if "long_running_tool_ids" in doc:
+        values["long_running_tool_ids"] = list(values["long_running_tool_ids"])
+    return event
+
+
+def _part(doc: Mapping[str, Any]) -> Part:
+    part = _part_model(doc)
+    if "text" not in doc or len(doc) > 1:  # other kinds hold sub-documents to decode
+        values = part.__dict__
+        for name, decode in _PART_DECODERS.items():
+            value = values[name]
+            if value is not None:
+                values[name] = decode(value)
+    return part
+
+
+def _call(doc: Mapping[str, Any]) -> FunctionCall:
+    call = _call_model(doc)
+    if "args" in doc:
+        call.__dict__["args"] = decode_value(doc["args"])
+    return call
+
+
+def _response(doc: Mapping[str, Any]) -> FunctionResponse:
+    response = _response_model(doc)
+    if "response" in doc:
+        response.__dict__["response"] = decode_value(doc["response"])
+    return response
+
+
+def _actions(doc: Mapping[str, Any]) -> EventActions:
+    actions = _actions_model(doc)
+    values = actions.__dict__
+    for name in ("state_delta", "artifact_delta"):
+        if name in doc:
+            values[name] = decode_value(doc[name])
+    return actions
+
+
+def _blob(doc: Mapping[str, Any]) -> Blob:
+    blob = _blob_model(doc)
+    blob.__dict__["data"] = bytes(doc["data"])
+    return blob
+
+
+_PART_DECODERS: dict[str, Callable[[Any], Any]] = {
+    "function_call": _call,
+    "function_response": _response,
+    "data": decode_value,
+    "metadata": decode_value,
+    "inline_data": _blob,
+    "file_data": _file_model,
+}
