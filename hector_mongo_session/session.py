@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple, overload
+from typing import Any, NamedTuple, cast, overload
 
 from pydantic import ConfigDict
 
@@ -56,7 +56,13 @@ class Events(Sequence[Event]):
         return len(self._items)
 
     def __iter__(self) -> Iterator[Event]:
-        return (self._at(i) for i in range(len(self._items)))
+        # An agent iterates over all it loaded: decoded in one pass (a generator calling
+        # _at per event costs a tenth of decoding them), into a snapshot, as before.
+        items = self._items
+        for index, item in enumerate(items):
+            if not isinstance(item, Event):
+                items[index] = decode_event(item)
+        return iter(cast("list[Event]", items[:]))
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Sequence):
