@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hector_mongo_session import (
@@ -25,20 +25,28 @@ from hector_mongo_session import (
 Op = Callable[[], Awaitable[Any]]
 
 
+TIMED, METERED, DELAYED = "timed", "metered", "delayed"
+"""What a client of the benchmark is for: timing (no listener), counting commands and bytes
+(command monitoring), and, with ``--rtt``, timing through the latency proxy."""
+
+
 @dataclass
 class Clients:
-    """Two clients of one server per driver API: ``timed`` (no listener) and ``metered``
-    (command monitoring); databases of the same name."""
+    """The clients of one server, by purpose (:data:`TIMED`, :data:`METERED`, and
+    :data:`DELAYED` when the round trip is lengthened), each on a database of one name."""
 
-    timed: Any
-    """The timed client's database."""
-    metered: Any
-    """The metered client's database."""
-    timed_client: Any = None
-    metered_client: Any = None
-    sync_timed: Any = None
-    sync_metered: Any = None
+    databases: dict[str, Any]
+    """Purpose -> that async client's database."""
+    async_clients: dict[str, Any] = field(default_factory=dict)
+    """Purpose -> ``AsyncMongoClient`` (none on the in-process stand-in)."""
+    sync_clients: dict[str, Any] = field(default_factory=dict)
+    """Purpose -> PyMongo's synchronous ``MongoClient``, which ADK's service runs."""
     database: str = ""
+
+    @property
+    def timed(self) -> Any:
+        """The timed client's database, where systems set their sessions up."""
+        return self.databases[TIMED]
 
 
 def _delta(turn: int) -> dict[str, Any]:
@@ -124,12 +132,14 @@ async def adk_mongo(clients: Clients, history: int) -> Any:
 
     # A database of its own: its collections share our default names, not our layout.
     database = clients.database + "_adk"
-    timed = MongoDbSessionService(database_name=database, mongo_client=clients.sync_timed)
-    metered = MongoDbSessionService(database_name=database, mongo_client=clients.sync_metered)
+    services = {
+        purpose: MongoDbSessionService(database_name=database, mongo_client=client)
+        for purpose, client in clients.sync_clients.items()
+    }
     user = f"adk-{history}"
-    session = await timed.create_session(app_name="bench", user_id=user)
+    session = await services[TIMED].create_session(app_name="bench", user_id=user)
     for i in range(history):
-        await timed.append_event(session, _adk_event(i // 4, i % 4))
+        await services[TIMED].append_event(session, _adk_event(i // 4, i % 4))
     config = GetSessionConfig(num_recent_events=20)
     holder = {"session": session}
 
@@ -150,8 +160,8 @@ async def adk_mongo(clients: Clients, history: int) -> Any:
         return op
 
     system = System("google-adk MongoDbSessionService")
-    system.ops["append"] = (append(timed), append(metered))
-    system.ops["get 20"] = (recent(timed), recent(metered))
+    system.ops["append"] = {purpose: append(service) for purpose, service in services.items()}
+    system.ops["get 20"] = {purpose: recent(service) for purpose, service in services.items()}
     return system
 
 
@@ -163,8 +173,10 @@ async def openai_mongo(clients: Clients, history: int) -> Any:
 
     session_id = f"openai-{history}-{uuid.uuid4().hex[:6]}"
     database = clients.database + "_openai"
-    timed = MongoDBSession(session_id, client=clients.timed_client, database=database)
-    metered = MongoDBSession(session_id, client=clients.metered_client, database=database)
+    stores = {
+        purpose: MongoDBSession(session_id, client=client, database=database)
+        for purpose, client in clients.async_clients.items()
+    }
     items: list[Any] = [
         {"role": "user", "content": "Weather?"}
         if i % 2 == 0
@@ -172,7 +184,7 @@ async def openai_mongo(clients: Clients, history: int) -> Any:
         for i in range(history)
     ]
     if items:
-        await timed.add_items(items)
+        await stores[TIMED].add_items(items)
 
     def append(store: Any) -> Op:
         async def op() -> None:
@@ -187,8 +199,8 @@ async def openai_mongo(clients: Clients, history: int) -> Any:
         return op
 
     system = System("openai-agents MongoDBSession")
-    system.ops["append"] = (append(timed), append(metered))
-    system.ops["get 20"] = (recent(timed), recent(metered))
+    system.ops["append"] = {purpose: append(store) for purpose, store in stores.items()}
+    system.ops["get 20"] = {purpose: recent(store) for purpose, store in stores.items()}
     return system
 
 

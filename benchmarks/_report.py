@@ -6,19 +6,21 @@ from pathlib import Path
 from typing import Any
 
 
-def print_rows(title: str, rows: list[dict[str, Any]]) -> None:
-    table = [
-        {
+def print_rows(title: str, rows: list[dict[str, Any]], *, rtt: float | None) -> None:
+    table = []
+    for row in sorted(rows, key=lambda row: (row["operation"], row["system"])):
+        cells = {
             "system": row["system"],
             "operation": row["operation"],
             "commands": row["commands"],
             "sent B": row["bytes_sent"],
             "received B": row["bytes_received"],
-            "CPU µs (min-max)": _cpu(row["cpu_us"]),
-            "wall ops/s": row["wall_ops_per_s"],
+            "CPU µs (min-max)": _median_range(row["cpu_us"]),
+            "wall ops/s (min-max)": _median_range(row["wall_ops_per_s"]),
         }
-        for row in sorted(rows, key=lambda row: (row["operation"], row["system"]))
-    ]
+        if rtt:
+            cells[f"ops/s at {rtt:g} ms RTT"] = _median_range(row["rtt_ops_per_s"])
+        table.append(cells)
     print_table(title, table)
 
 
@@ -29,7 +31,7 @@ def print_memory(rows: list[dict[str, Any]]) -> None:
             {
                 "system": row["system"],
                 "operation": row["operation"],
-                "CPU µs (min-max)": _cpu(row["cpu_us"]),
+                "CPU µs (min-max)": _median_range(row["cpu_us"]),
                 "ops/s": row["ops_per_s"],
             }
             for row in rows
@@ -37,7 +39,7 @@ def print_memory(rows: list[dict[str, Any]]) -> None:
     )
 
 
-def _cpu(spread: dict[str, float]) -> str:
+def _median_range(spread: dict[str, float]) -> str:
     return f"{spread['median']:,.0f} ({spread['min']:,.0f}-{spread['max']:,.0f})"
 
 
@@ -92,12 +94,13 @@ def markdown(results: dict[str, Any]) -> str:
                     continue
                 row = found[0]
                 cells.append(
-                    f"{row['commands']} / {_cpu(row['cpu_us'])} / "
+                    f"{row['commands']} / {_median_range(row['cpu_us'])} / "
                     f"{row['bytes_sent'] + row['bytes_received']:,}"
                 )
                 if name == "hector-mongo-session" and row.get("cpu_vs_bare"):
                     ratio = f"{row['cpu_vs_bare']:.2f}"
             out.append(f"| {history:,} | " + " | ".join(cells) + f" | {ratio} |")
+    out += _wall(results, systems)
     out.append("\n**History growth** (ours; window of " + str(results["window"]) + " events)\n")
     out.append(
         "| events | session document B | received per get 20 B | CPU µs per append | "
@@ -125,10 +128,32 @@ def markdown(results: dict[str, Any]) -> str:
                 "—" if adk is None else f"{adk['cpu_us']['median'] / mine['cpu_us']['median']:.1f}x"
             )
             out.append(
-                f"| {operation} | {'—' if adk is None else _cpu(adk['cpu_us'])} | "
-                f"{_cpu(mine['cpu_us'])} | {ratio} |"
+                f"| {operation} | {'—' if adk is None else _median_range(adk['cpu_us'])} | "
+                f"{_median_range(mine['cpu_us'])} | {ratio} |"
             )
     return "\n".join(out) + "\n"
+
+
+def _wall(results: dict[str, Any], systems: list[str]) -> list[str]:
+    """Wall ops/s per system, direct and through the latency proxy: one table."""
+    rtt = results.get("rtt_ms")
+    title = "\n**wall ops/s** — median (min-max)"
+    if rtt:
+        title += f"; direct / at {rtt:g} ms RTT (through the latency proxy)"
+    out = [title + "\n", "| operation | events | " + " | ".join(SHORT[n] for n in systems) + " |"]
+    out.append("|---" * (len(systems) + 2) + "|")
+    by = {(row["operation"], row["history"], row["system"]): row for row in results["rows"]}
+    for operation, history in sorted({(row["operation"], row["history"]) for row in by.values()}):
+        cells = []
+        for name in systems:
+            row = by.get((operation, history, name))
+            if row is None:
+                cells.append("—")
+            else:
+                keys = ("wall_ops_per_s", "rtt_ops_per_s") if rtt else ("wall_ops_per_s",)
+                cells.append(" / ".join(_median_range(row[key]) for key in keys))
+        out.append(f"| {operation} | {history:,} | " + " | ".join(cells) + " |")
+    return out
 
 
 def chart(results: dict[str, Any], path: Path, *, window: int) -> bool:

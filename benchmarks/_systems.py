@@ -1,6 +1,7 @@
-"""The systems the benchmark compares: ours, the bare driver doing the same logical work
-(the floor), and each over two clients of one server: a timed one without listeners and
-a metered one with command monitoring."""
+"""The systems the benchmark compares: ours and the bare driver doing the same logical work
+(the floor), each over every client of :class:`~benchmarks._peers.Clients`: a timed one
+without listeners, a metered one with command monitoring, and one through the latency
+proxy when the round trip is lengthened."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 import bson
 from pymongo import ReturnDocument
 
-from benchmarks._peers import Clients, history_events, our_turn, read, read_documents
+from benchmarks._peers import TIMED, Clients, history_events, our_turn, read, read_documents
 from hector_mongo_session import (
     GetRequest,
     ListRequest,
@@ -32,11 +33,11 @@ APP = "bench"
 
 @dataclass
 class System:
-    """One store under test: its operations, each on the timed and the metered client."""
+    """One store under test: its operations, each on every client."""
 
     name: str
-    ops: dict[str, tuple[Op, Op]] = field(default_factory=dict)
-    """operation -> (timed, metered)."""
+    ops: dict[str, dict[str, Op]] = field(default_factory=dict)
+    """operation -> the client's purpose (timed, metered, delayed) -> the operation on it."""
     document_bytes: Callable[[], Awaitable[int]] | None = None
 
 
@@ -66,8 +67,11 @@ def _append_template() -> Any:
 
 
 async def ours(clients: Clients, history: int, *, cap: int, with_list: bool) -> System:
-    timed = MongoSessionService(clients.timed, max_events=cap)
-    metered = MongoSessionService(clients.metered, max_events=cap)
+    services = {
+        purpose: MongoSessionService(database, max_events=cap)
+        for purpose, database in clients.databases.items()
+    }
+    timed = services[TIMED]
     await timed.ensure_indexes()
     user = f"ours-{history}"
     (session_id,) = await import_sessions(timed, user, history)
@@ -88,8 +92,8 @@ async def ours(clients: Clients, history: int, *, cap: int, with_list: bool) -> 
         return op
 
     system = System("hector-mongo-session")
-    system.ops["append"] = (append(timed), append(metered))
-    system.ops["get 20"] = (recent(timed), recent(metered))
+    system.ops["append"] = {purpose: append(service) for purpose, service in services.items()}
+    system.ops["get 20"] = {purpose: recent(service) for purpose, service in services.items()}
     if with_list:
         lister = f"ours-list-{history}"
         await import_sessions(timed, lister, history, sessions=50)
@@ -101,7 +105,7 @@ async def ours(clients: Clients, history: int, *, cap: int, with_list: bool) -> 
 
             return op
 
-        system.ops["list 50"] = (listing(timed), listing(metered))
+        system.ops["list 50"] = {purpose: listing(service) for purpose, service in services.items()}
 
     async def document_bytes() -> int:
         found = await clients.timed["sessions"].find_one(
@@ -162,8 +166,8 @@ async def floor(clients: Clients, history: int, *, cap: int, with_list: bool) ->
         return op
 
     system = System("bare driver")
-    system.ops["append"] = (append(clients.timed), append(clients.metered))
-    system.ops["get 20"] = (recent(clients.timed), recent(clients.metered))
+    system.ops["append"] = {purpose: append(db) for purpose, db in clients.databases.items()}
+    system.ops["get 20"] = {purpose: recent(db) for purpose, db in clients.databases.items()}
     if with_list:
         lister = f"floor-list-{history}"
         await import_sessions(service, lister, history, sessions=50)
@@ -183,5 +187,7 @@ async def floor(clients: Clients, history: int, *, cap: int, with_list: bool) ->
 
             return op
 
-        system.ops["list 50"] = (listing(clients.timed), listing(clients.metered))
+        system.ops["list 50"] = {
+            purpose: listing(database) for purpose, database in clients.databases.items()
+        }
     return system

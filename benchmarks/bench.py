@@ -6,16 +6,19 @@ wire-protocol server the tests use when it is unset), so this process's CPU time
 library and the driver alone. Per system (ours, the bare driver doing the same logical
 work, Google ADK's ``MongoDbSessionService``, OpenAI Agents' ``MongoDBSession``) and per
 history length: commands per operation (command monitoring), BSON bytes sent and
-received, client CPU per operation (process time) and wall operations per second, from
-interleaved rounds (medians, with min-max). Then the in-memory services side by side.
-``--mongomock`` runs ours and the floor on the in-process stand-in instead (a labelled
-extra: it mostly measures the stand-in). Writes ``results.json`` and ``bench.png``.
+received, client CPU per operation (process time), wall operations per second, and wall
+operations per second with ``--rtt`` milliseconds added to every round trip (a second set
+of clients through the latency proxy of ``_latency.py``), from interleaved rounds
+(medians, with min-max). Then the in-memory services side by side. ``--mongomock`` runs
+ours and the floor on the in-process stand-in instead (a labelled extra: it mostly
+measures the stand-in). Writes ``results.json``, ``results.md`` and ``bench.png``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -27,7 +30,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks._latency import latency_proxy
 from benchmarks._peers import (
+    DELAYED,
+    METERED,
+    TIMED,
     Clients,
     adk_available,
     adk_mongo,
@@ -47,9 +54,7 @@ whole document per update in Python, so a small window keeps its time per comman
 what the client does is the same at any window."""
 
 FULL = {
-    # 100_000 too on a real server (--histories 10,100,1000,10000,100000): the stand-in
-    # server stops answering (server selection times out) while it stores two of them.
-    "histories": [10, 100, 1000, 10_000],
+    "histories": [10, 100, 1000, 10_000, 100_000],
     "peer_histories": [10, 100, 1000],
     "list_histories": [10, 1000],
     "count": 10,
@@ -90,15 +95,18 @@ def _spread(values: list[float], scale: float) -> dict[str, float]:
 async def measure(
     systems: list[System], meter: Meter, history: int, sizes: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    """Every operation of every system: metered once, then timed in interleaved rounds."""
+    """Every operation of every system: metered once, then timed in interleaved rounds,
+    directly and, when there is a delayed client, through the latency proxy."""
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for system in systems:
-        for operation, (_, metered) in system.ops.items():
-            await metered()  # the first append at a full window moves events: not typical
+        for operation, ops in system.ops.items():
+            await ops[METERED]()  # the first append at a full window moves events: not typical
             meter.reset()
             meter.enabled = True
-            await metered()
+            await ops[METERED]()
             meter.enabled = False
+            if DELAYED in ops:
+                await ops[DELAYED]()  # its client's first use: it connects through the proxy
             rows[system.name, operation] = {
                 "system": system.name,
                 "history": history,
@@ -108,19 +116,26 @@ async def measure(
                 "bytes_received": meter.received,
                 "cpu": [],
                 "wall": [],
+                "delayed_wall": [],
             }
     for index in range(sizes["rounds"]):
         order = systems[index % len(systems) :] + systems[: index % len(systems)]
         for system in order:
-            for operation, (timed, _) in system.ops.items():
-                cpu, wall = await _timed(timed, sizes["count"])
-                rows[system.name, operation]["cpu"].append(cpu)
-                rows[system.name, operation]["wall"].append(wall)
+            for operation, ops in system.ops.items():
+                row = rows[system.name, operation]
+                cpu, wall = await _timed(ops[TIMED], sizes["count"])
+                row["cpu"].append(cpu)
+                row["wall"].append(wall)
+                if DELAYED in ops:
+                    _, wall = await _timed(ops[DELAYED], sizes["count"])
+                    row["delayed_wall"].append(wall)
     result = []
     for row in rows.values():
-        cpu, wall = row.pop("cpu"), row.pop("wall")
+        cpu, wall, delayed = row.pop("cpu"), row.pop("wall"), row.pop("delayed_wall")
         row["cpu_us"] = _spread(cpu, 1e6)
-        row["wall_ops_per_s"] = 1 / statistics.median(wall)
+        row["wall_ops_per_s"] = _spread([1 / seconds for seconds in wall], 1)
+        if delayed:
+            row["rtt_ops_per_s"] = _spread([1 / seconds for seconds in delayed], 1)
         result.append(row)
     return result
 
@@ -128,7 +143,7 @@ async def measure(
 async def growth(system: System, meter: Meter, history: int) -> dict[str, Any]:
     """Issue 10's history-growth figures of ours at one history length."""
     assert system.document_bytes is not None
-    _, metered_append = system.ops["append"]
+    metered_append = system.ops["append"][METERED]
     appends = CAP // 4 + 1  # at least one archive move once the window is full
     meter.reset()
     meter.enabled = True
@@ -169,18 +184,22 @@ Build = Callable[[Clients, int], Awaitable[System]]
 async def run(args: argparse.Namespace, sizes: dict[str, Any]) -> dict[str, Any]:
     meter = Meter()
     database = f"bench_{uuid.uuid4().hex[:8]}"
-    clients, backend, closers = _clients(args, meter, database)
-    results: dict[str, Any] = {
-        "backend": backend,
-        "window": CAP,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cpus, {platform.platform()}",
-        "python": platform.python_version(),
-        "rows": [],
-        "growth": [],
-    }
-    print(f"# hector-mongo-session benchmark — {backend}")
-    print(f"python {results['python']}, {results['machine']}, window {CAP} events")
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        clients, backend = await _clients(args, meter, database, stack)
+        rtt = args.rtt if DELAYED in clients.databases else None
+        results: dict[str, Any] = {
+            "backend": backend,
+            "window": CAP,
+            "rtt_ms": rtt,
+            "machine": f"{platform.machine()}, {os.cpu_count()} cpus, {platform.platform()}",
+            "python": platform.python_version(),
+            "rows": [],
+            "growth": [],
+        }
+        print(f"# hector-mongo-session benchmark — {backend}")
+        print(f"python {results['python']}, {results['machine']}, window {CAP} events")
+        if rtt:
+            print(f"wall ops/s also through a proxy adding {rtt:g} ms to every round trip")
         for history in sizes["histories"]:
             with_list = history in sizes["list_histories"]
             systems = [
@@ -194,16 +213,13 @@ async def run(args: argparse.Namespace, sizes: dict[str, Any]) -> dict[str, Any]
                     systems.append(await openai_mongo(clients, history))
             rows = await measure(systems, meter, history, sizes)
             results["rows"] += rows
-            print_rows(f"history {history}", rows)
+            print_rows(f"history {history}", rows, rtt=rtt)
             results["growth"].append(await growth(systems[0], meter, history))
         _ratios(results)
         print_table("History growth (ours)", results["growth"])
         if not args.no_peers:
             results["in_memory"] = await in_memory(sizes)
             print_memory(results["in_memory"])
-    finally:
-        for close in closers:
-            await close()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str))
     (args.out / "results.md").write_text(markdown(results))
@@ -212,47 +228,89 @@ async def run(args: argparse.Namespace, sizes: dict[str, Any]) -> dict[str, Any]
     return results
 
 
-def _clients(
-    args: argparse.Namespace, meter: Meter, database: str
-) -> tuple[Clients, str, list[Callable[[], Awaitable[None]]]]:
+async def _clients(
+    args: argparse.Namespace, meter: Meter, database: str, stack: contextlib.AsyncExitStack
+) -> tuple[Clients, str]:
+    """The clients of the run, and the backend's label; ``stack`` closes them (and stops
+    the latency proxy) at the end."""
     if args.mongomock:
         client = MockAsyncMongoClient()
-        clients = Clients(timed=client[database], metered=MeteredDatabase(client[database], meter))
-
-        async def close_mock() -> None:
-            await client.close()
-
-        return clients, "mongomock (in-process stand-in; a labelled extra)", [close_mock]
+        stack.push_async_callback(client.close)
+        clients = Clients(
+            databases={TIMED: client[database], METERED: MeteredDatabase(client[database], meter)}
+        )
+        return clients, "mongomock (in-process stand-in; a labelled extra)"
     uri = os.environ.get("MONGODB_URI")
     if not uri:
         raise SystemExit("MONGODB_URI is not set: scripts/bench starts a local server")
     from pymongo import AsyncMongoClient, MongoClient
 
-    listener = CommandMeter(meter)
-    timed: Any = AsyncMongoClient(uri)
-    metered: Any = AsyncMongoClient(uri, event_listeners=[listener])
-    sync_timed: Any = MongoClient(uri)
-    sync_metered: Any = MongoClient(uri, event_listeners=[listener])
-    clients = Clients(
-        timed=timed[database],
-        metered=metered[database],
-        timed_client=timed,
-        metered_client=metered,
-        sync_timed=sync_timed,
-        sync_metered=sync_metered,
-        database=database,
-    )
+    # The stand-in serves every connection from one Python process, one command at a time:
+    # an import of 100 000 events writes 100 archive buckets at once, and the heartbeat
+    # waits behind them (13 s here, more on a busier machine). Past connectTimeoutMS (20 s
+    # by default) the driver would clear its pool and fail the writes in flight, as the
+    # tests' clients and the import benchmark's would without the same patience.
+    on_stand_in = os.environ.get("HECTOR_TEST_SERVER") == "mongoeco"
+    patient: dict[str, Any] = {"connectTimeoutMS": 120_000} if on_stand_in else {}
+    uris = {TIMED: uri, METERED: uri}
+    options: dict[str, dict[str, Any]] = {
+        TIMED: patient,
+        METERED: {**patient, "event_listeners": [CommandMeter(meter)]},
+    }
+    if args.rtt:
+        target, to_proxy = _through_proxy(uri)
+        port = await stack.enter_async_context(latency_proxy(target, args.rtt / 2e3))
+        uris[DELAYED] = to_proxy(port)
+        # The proxy's address only: the server's own list of members would lead around it.
+        options[DELAYED] = {**patient, "directConnection": True}
+    async_clients: dict[str, Any] = {}
+    sync_clients: dict[str, Any] = {}
+    for purpose, address in uris.items():
+        async_clients[purpose] = AsyncMongoClient(address, **options[purpose])
+        stack.push_async_callback(close_client, async_clients[purpose])
+        sync_clients[purpose] = MongoClient(address, **options[purpose])
+        stack.callback(sync_clients[purpose].close)
+    timed = async_clients[TIMED]
 
-    async def close() -> None:
+    async def drop_databases() -> None:
         for name in (database, database + "_adk", database + "_openai"):
             await timed.drop_database(name)
-        for client in (timed, metered):
-            await close_client(client)
-        for client in (sync_timed, sync_metered):
-            client.close()
 
+    stack.push_async_callback(drop_databases)  # first: before the clients close
+    clients = Clients(
+        databases={purpose: client[database] for purpose, client in async_clients.items()},
+        async_clients=async_clients,
+        sync_clients=sync_clients,
+        database=database,
+    )
     kind = os.environ.get("HECTOR_TEST_SERVER", "MongoDB")
-    return clients, f"{kind} over the wire (AsyncMongoClient / MongoClient)", [close]
+    return clients, f"{kind} over the wire (AsyncMongoClient / MongoClient)"
+
+
+def _through_proxy(uri: str) -> tuple[tuple[str, int], Callable[[int], str]]:
+    """The server ``uri`` names, and ``uri`` with it replaced by the proxy at a port of
+    127.0.0.1 (credentials, database and options kept).
+
+    Raises:
+        SystemExit: ``uri`` names several hosts or a DNS seed list: one proxy forwards to
+            one server.
+    """
+    from pymongo.uri_parser import parse_uri
+
+    scheme = "mongodb://"
+    if not uri.startswith(scheme):
+        raise SystemExit(f"--rtt needs a mongodb:// URI of one host (or --rtt 0): {uri}")
+    rest = uri[len(scheme) :]
+    cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+    user, at, hosts = rest[:cut].rpartition("@")
+    if "," in hosts:
+        raise SystemExit(f"--rtt needs a MONGODB_URI of one host (or --rtt 0): {hosts}")
+    ((host, port),) = parse_uri(uri)["nodelist"]
+
+    def to_proxy(proxy_port: int) -> str:
+        return f"{scheme}{user}{at}127.0.0.1:{proxy_port}{rest[cut:]}"
+
+    return (host, port), to_proxy
 
 
 def _ratios(results: dict[str, Any]) -> None:
@@ -282,6 +340,13 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--mongomock", action="store_true", help="on the in-process stand-in")
     parser.add_argument(
         "--histories", type=lambda text: [int(n) for n in text.split(",")], default=None
+    )
+    parser.add_argument(
+        "--rtt",
+        type=float,
+        default=1.0,
+        metavar="MS",
+        help="also time every operation through a proxy adding MS to each round trip (0: off)",
     )
     args = parser.parse_args(argv)
     sizes = dict(QUICK if args.quick else FULL)

@@ -40,6 +40,7 @@ async def test_the_benchmark_runs_on_the_stand_in_as_a_labelled_extra(tmp_path: 
     assert ours[100, "append"]["commands"] == 1, "an append is one database call"
     assert all(row["cpu_us"]["median"] > 0 for row in results["rows"])
     assert [row["history"] for row in results["growth"]] == [10, 100]
+    assert results["rtt_ms"] is None, "no wire, no proxy"
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["backend"] == results["backend"]
 
@@ -62,7 +63,36 @@ async def test_the_benchmark_runs_over_the_wire_and_leaves_the_server_as_it_was(
             assert ours[10, operation]["commands"] == 1, f"{operation}: commands on the wire"
             assert bare[10, operation]["commands"] == 1
         assert ours[10, "get 20"]["bytes_received"] > 0
+        assert results["rtt_ms"] == 1.0, "the default run times through the latency proxy"
+        for row in results["rows"]:
+            assert row["rtt_ops_per_s"]["median"] > 0, f"{row['operation']}: not timed at RTT"
         left = set(await client.list_database_names()) - before
         assert not [name for name in left if name.startswith("bench_")], left
     finally:
         await client.close()
+
+
+@pytest.mark.parametrize(
+    ("uri", "target", "proxied"),
+    [
+        ("mongodb://127.0.0.1:45307/", ("127.0.0.1", 45307), "mongodb://127.0.0.1:9/"),
+        ("mongodb://db.example", ("db.example", 27017), "mongodb://127.0.0.1:9"),
+        (
+            "mongodb://u:p%40ss@db.example:27018/app?authSource=admin&w=majority",
+            ("db.example", 27018),
+            "mongodb://u:p%40ss@127.0.0.1:9/app?authSource=admin&w=majority",
+        ),
+    ],
+)
+def test_the_latency_proxy_stands_in_for_the_uri_host_keeping_the_rest(
+    uri: str, target: tuple[str, int], proxied: str
+) -> None:
+    forwards_to, to_proxy = bench._through_proxy(uri)
+    assert forwards_to == target, "the proxy forwards to another server than the URI's"
+    assert to_proxy(9) == proxied, "credentials, database or options lost on the way"
+
+
+@pytest.mark.parametrize("uri", ["mongodb://a:1,b:2/", "mongodb+srv://cluster.example/"])
+def test_the_latency_proxy_refuses_a_uri_of_several_servers(uri: str) -> None:
+    with pytest.raises(SystemExit, match="--rtt"):
+        bench._through_proxy(uri)
