@@ -16,6 +16,7 @@ from hector_mongo_session import (
     SessionNotFoundError,
     SessionService,
     SessionSnapshot,
+    StaleSessionError,
     utc_now,
 )
 
@@ -142,6 +143,26 @@ async def test_list_is_newest_first_without_events_with_merged_state(
     assert listed.revision == 1
     assert listed.event_count == 1
     assert second.id == page.sessions[1].id
+
+
+async def test_a_listed_session_shows_what_was_read_even_when_read_later(
+    service: SessionService,
+) -> None:
+    # A listed session's state, metadata and usage are made on first use: they must be
+    # what the list read, not what storage holds by then.
+    session = await create(service, session_id="s", state={"k": 1, "user:u": 1})
+    page = await service.list(ListRequest(app_name=APP, user_id=USER))
+    await service.append_event(
+        session, text_event("later", delta={"k": 2, "user:u": 2, "new": True})
+    )
+    await service.update_session(session, metadata={"tag": "later"})
+    listed = page.sessions[0]
+    assert listed.state.to_dict() == {"k": 1, "user:u": 1}
+    assert listed.metadata == {}
+    assert listed.usage.stored_bytes == 0
+    assert listed.stored.events_stored == 0
+    with pytest.raises(StaleSessionError):  # it is the handle of what it showed
+        await service.append_event(listed, text_event("through the listed handle"))
 
 
 async def test_an_event_from_the_future_does_not_pin_its_session_to_the_top(
