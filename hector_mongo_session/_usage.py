@@ -22,9 +22,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._append import AppendPlan
+from ._decode import builder
 from .session import Session, Usage
 
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "total_tokens")
+_usage_model = builder(Usage)
 
 
 def _count(value: Any) -> int:
@@ -88,11 +90,14 @@ def record_append(session: Session, plan: AppendPlan) -> None:
     """Add a stored append's tokens and bytes to the handle's ``usage``."""
     tokens = tokens_of(plan.event_documents)
     usage = session.usage
-    session.usage = Usage(
-        input_tokens=usage.input_tokens + tokens.get("input_tokens", 0),
-        output_tokens=usage.output_tokens + tokens.get("output_tokens", 0),
-        total_tokens=usage.total_tokens + tokens.get("total_tokens", 0),
-        stored_bytes=usage.stored_bytes + sum(plan.event_sizes),
+    # Sums of counts checked already: built without validating them again (every append).
+    session.usage = _usage_model(
+        {
+            "input_tokens": usage.input_tokens + tokens.get("input_tokens", 0),
+            "output_tokens": usage.output_tokens + tokens.get("output_tokens", 0),
+            "total_tokens": usage.total_tokens + tokens.get("total_tokens", 0),
+            "stored_bytes": usage.stored_bytes + sum(plan.event_sizes),
+        }
     )
 
 
