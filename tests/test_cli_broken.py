@@ -86,6 +86,9 @@ def _corpus(tmp: Path) -> list[tuple[str, list[str], int, str]]:
             }
         ).encode(),
         "unknown.json": b'{"hello": "world"}',
+        "truncated-array.json": b'[\n{"id": "c1", "conversations": []},\n{"id": "c2", "conv',
+        "truncated-array.json.gz": gzip.compress(b'[{"id": "c1", "conversations": []}, {"id"'),
+        "bad-first.json": b'[{"id": "c1", "conversations": [}, {"id": "c2"}]',
     }
     for name, data in files.items():
         (tmp / name).write_bytes(data)
@@ -123,6 +126,9 @@ def _corpus(tmp: Path) -> list[tuple[str, list[str], int, str]]:
         ("binary.bin", [], 1, "UTF-8"),
         ("pydantic.jsonl", [], 1, "name"),
         ("unknown.json", [], 1, "cannot tell"),
+        ("truncated-array.json", [], 1, "does not end with ]"),
+        ("truncated-array.json.gz", [], 1, "does not end with ]"),
+        ("bad-first.json", [], 1, "record 1 (line 1): not JSON"),
         ("no-events-table.db", [], 1, "events"),
         ("no-events-table.db", ["--format", "adk-sqlite"], 1, "events"),
         ("bad-state.db", [], 1, "not JSON"),
@@ -171,10 +177,21 @@ def test_a_bom_and_gzip_are_read(workdir: Path, capsys: pytest.CaptureFixture[st
     (workdir / "chats.jsonl.gz").write_bytes(gzip.compress(lines.encode()))
     export = gzip.compress((FIXTURES / "session_export.json").read_bytes())
     (workdir / "export.json.gz").write_bytes(export)
+    for name, ids in (("sharegpt.json.gz", "abc"), ("bom-sharegpt.json", "de")):
+        turns = [{"from": "human", "value": "hi"}]
+        array = json.dumps([{"id": n, "conversations": turns} for n in ids], indent=1).encode()
+        compressed = name.endswith(".gz")
+        data = gzip.compress(array) if compressed else b"\xef\xbb\xbf" + array
+        (workdir / name).write_bytes(data)
+    bare = [json.dumps([{"role": "user", "content": n}]) for n in "ab"]
+    (workdir / "bare-lists.jsonl").write_text("\n".join(bare) + "\n", encoding="utf-8")
     for name, sessions in [
         ("bom.json", 1),
         ("chats.jsonl.gz", 3),
         ("export.json.gz", 1),
+        ("sharegpt.json.gz", 3),
+        ("bom-sharegpt.json", 2),
+        ("bare-lists.jsonl", 2),
     ]:
         assert cli.main(["import", name]) == 0, capsys.readouterr()
         assert f"{sessions} sessions imported" in capsys.readouterr().out, name

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import subprocess
 import sys
 import tracemalloc
 from pathlib import Path
@@ -51,7 +53,7 @@ def test_the_wrong_format_fails_its_records_and_stores_nothing(
         assert cli.main(["import", "--format", "adk-json", str(path)]) == 1
         captured = capsys.readouterr()
         assert "0 sessions imported (0 events), 0 already present, 25 failed" in captured.out
-        assert "record 1: not an adk-json session" in captured.err
+        assert re.search(r"record 1 \(line \d+\): not an adk-json session", captured.err)
         assert "conversations" in captured.err, "the reason names the unknown fields"
         assert cli.main(["import", str(path)]) == 0
         assert "25 sessions imported" in capsys.readouterr().out, "the right import stores"
@@ -185,3 +187,99 @@ def test_other_content_under_the_same_ids_is_a_conflict(
     assert "3 replaced" in capsys.readouterr().out
     assert cli.main(["import", str(FIXTURES / "adk_sessions_v0.db")]) == 0
     assert "3 already present" in capsys.readouterr().out
+
+
+def _sharegpt_array(path: Path, conversations: int, *, value_size: int) -> int:
+    """A ShareGPT array of ``conversations`` two-turn conversations, written a piece at a time."""
+    with path.open("w", encoding="utf-8") as out:
+        out.write("[\n")
+        for number in range(conversations):
+            turns = [
+                {"from": "human", "value": f"question {number} " + "q" * value_size},
+                {"from": "gpt", "value": f"answer {number} " + "a" * value_size},
+            ]
+            comma = ",\n" if number < conversations - 1 else "\n"
+            out.write(json.dumps({"id": f"c{number}", "conversations": turns}) + comma)
+        out.write("]\n")
+    return path.stat().st_size
+
+
+def test_a_json_array_is_streamed_and_detection_reads_only_its_start(tmp_path: Path) -> None:
+    path = tmp_path / "sharegpt.json"
+    size = _sharegpt_array(path, 3000, value_size=1000)
+    tracemalloc.start()
+    try:
+        reader = read(path)
+        assert reader.format == "sharegpt"
+        assert reader.done() < size / 10, "format detection read more than the start"
+        sessions = sum(1 for _ in reader)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (sessions, reader.errors) == (3000, [])
+    assert reader.done() == size
+    assert peak < size / 4, f"reading a {size} byte array peaked at {peak} bytes"
+
+
+_PEAK_RSS = """
+import json, resource, sys
+from hector_mongo_session.cli import commands as cli
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+status = cli.main(["import", "--dry-run", *sys.argv[1:]])
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"status": status, "before": before * 1024, "peak": peak * 1024}))
+"""
+
+
+def test_importing_a_big_json_array_keeps_a_bounded_peak_rss(tmp_path: Path) -> None:
+    path = tmp_path / "big.json"
+    size = _sharegpt_array(path, 5000, value_size=4000)
+    result = subprocess.run(
+        [sys.executable, "-c", _PEAK_RSS, str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "5000 sessions valid" in result.stdout, result.stdout + result.stderr
+    measured = json.loads(result.stdout.splitlines()[-1])
+    assert measured["status"] == 0
+    grown = measured["peak"] - measured["before"]
+    assert grown < size / 4, f"a {size >> 20} MiB array grew the peak RSS by {grown >> 20} MiB"
+
+
+def test_a_bad_element_of_an_array_is_a_bad_record_and_the_import_goes_on(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = workdir / "sharegpt.json"
+    _sharegpt_array(path, 400, value_size=10)
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[301] = lines[301].replace('"from": "human"', '"from": human')
+    lines[302] = lines[302].replace('"c301"', '"c\\x"')
+    path.write_text("".join(lines), encoding="utf-8")
+    assert cli.main(["import", "--batch-size", "50", str(path)]) == 1
+    captured = capsys.readouterr()
+    assert "398 sessions imported" in captured.out, captured.out + captured.err
+    assert f"failed: {path}: record 301 (line 302): not JSON (Expecting value: line 302" in (
+        captured.err
+    )
+    assert f"failed: {path}: record 302 (line 303): not JSON (Invalid \\escape" in captured.err
+    assert "Traceback" not in captured.err
+
+
+def test_a_broken_array_is_one_error_of_the_file(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = workdir / "sharegpt.json"
+    _sharegpt_array(path, 10, value_size=10)
+    data = path.read_bytes()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data[:-40])))
+    assert cli.main(["import", "-"]) == 1
+    captured = capsys.readouterr()
+    assert "9 sessions imported" in captured.out, "standard input cannot be read twice"
+    assert "failed: <stdin>: not JSON: the file ends inside record 10 (line 11)" in captured.err
+    (workdir / "extra.json").write_bytes(data + b"[1]\n")
+    assert cli.main(["import", "extra.json"]) == 1
+    captured = capsys.readouterr()
+    assert "1 sessions imported (2 events), 9 already present" in captured.out
+    assert "failed: extra.json: not JSON: more data after the array, on line 13" in captured.err
+    assert "Traceback" not in captured.err
