@@ -20,7 +20,8 @@ from pydantic import ValidationError
 from ..errors import SessionError
 from ..models import Content, Event, EventActions, FunctionCall, FunctionResponse, Part
 from ..snapshot import SessionSnapshot
-from ._source import Source, UnreadableFileError, json_error, load_json
+from ._json_stream import is_message, json_error, load_json
+from ._source import Source, UnreadableFileError
 
 NAMESPACE = uuid.UUID("6f1c3b8e-2f4a-4d0e-9a51-8e2b7c4d9f10")
 """Namespace of the uuid5 ids given to sessions and events that have none in the source."""
@@ -185,34 +186,62 @@ class RawLine(bytes):
     """A JSON line, parsed only when its record is built (so a bad line fails alone)."""
 
 
+@dataclass(frozen=True)
+class BadElement:
+    """An array element that is not JSON we can read: its record fails with ``reason``."""
+
+    reason: str
+
+
 def json_records(source: Source) -> Iterator[tuple[str, Any]]:
     """The records of a JSON or JSON-lines source, labelled for error reports.
 
-    A whole-file array gives one record per element, except a list of chat messages
-    (elements with a ``role``), which is one record; an object is one record; JSON lines
-    give one :class:`RawLine` per non-empty line, read as they come.
+    An array gives one record per element, streamed (a bad one is a :class:`BadElement`),
+    except an array of chat messages (elements with a ``role``), which is one record; an
+    object is one record; JSON lines give one :class:`RawLine` per non-empty line, read as
+    they come.
     """
+    if source.layout == "array":
+        yield from _array_records(source)
+        return
     if source.layout == "document":
         try:
             loaded = source.document()
         except UnreadableFileError:
-            if source.single_line or not source.whole().lstrip().startswith((b"[", b"{")):
+            if source.single_line or not source.whole().lstrip().startswith(b"{"):
                 raise
             source.as_lines()  # JSON lines whose first records are broken
         else:
-            messages = isinstance(loaded, list) and loaded and isinstance(loaded[0], dict)
-            if isinstance(loaded, list) and not (messages and "role" in loaded[0]):
-                for number, record in enumerate(loaded, 1):
-                    yield f"record {number}", record
-            else:
-                yield "record 1", loaded
+            yield "record 1", loaded
             return
     for number, line in source.lines():
         yield f"line {number}", RawLine(line)
 
 
+def _array_records(source: Source) -> Iterator[tuple[str, Any]]:
+    first = source.first_element()
+    if first is None or first.error or not is_message(first.value):
+        for element in source.elements():
+            yield element.label, BadElement(element.error) if element.error else element.value
+        return
+    messages, bad = [], None
+    for element in source.elements():
+        bad = bad or (element if element.error else None)
+        messages.append(element.value)
+    if bad is not None:
+        yield "record 1", BadElement(f"message {bad.number} (line {bad.line}): {bad.error}")
+    else:
+        yield "record 1", messages
+
+
 def record_value(record: Any) -> Any:
-    """The JSON value of a record from :func:`json_records`."""
+    """The JSON value of a record from :func:`json_records`.
+
+    Raises:
+        ValueError: the record is not JSON we can read.
+    """
+    if isinstance(record, BadElement):
+        raise ValueError(record.reason)
     return load_json(record) if isinstance(record, RawLine) else record
 
 

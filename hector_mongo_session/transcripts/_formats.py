@@ -6,7 +6,9 @@ from typing import Any
 
 from . import adk, anthropic, hector, langchain, native, openai, sharegpt
 from ._base import FormatReader
-from ._source import Source, UnreadableFileError, connect, require_tables, sqlite_tables
+from ._json_stream import is_message
+from ._source import Source, UnreadableFileError
+from ._sqlite import connect, require_tables, sqlite_tables
 
 FORMATS: dict[str, tuple[FormatReader, str]] = {
     "jsonl": (native.read, "our own JSONL export (lossless)"),
@@ -46,7 +48,8 @@ _OPENAI_ROLES = {"system", "developer", "tool", "function"}
 
 
 def detect(source: Source) -> str:
-    """The format of ``source``, from its start (a JSON document is read whole).
+    """The format of ``source``, from its start: its first line, the first element of an
+    array (all of an array of chat messages, which is one record), or an object.
 
     Raises:
         UnreadableFileError: the content matches no known format.
@@ -125,7 +128,7 @@ def _sqlite_format(source: Source) -> str:
 
 def _first_record(first: Any) -> Any:
     if isinstance(first, list):
-        if first and isinstance(first[0], dict) and "role" in first[0]:
+        if first and is_message(first[0]):
             return {"messages": first, "_bare": True}
         return first[0] if first else None
     return first

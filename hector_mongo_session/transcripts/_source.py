@@ -1,25 +1,28 @@
 """Where a transcript is read from: a file (plain or gzip-compressed) or standard input.
 
-Memory stays bounded: a file of JSON lines is read a line at a time; only a file that is
-one JSON document (an export array, a session object) is read whole, as its format needs.
-Text must be UTF-8 (a byte order mark is skipped); a line that is not is a bad record.
+Memory stays bounded: a file of JSON lines is read a line at a time, a file that is one
+JSON array an element at a time (``_json_stream``); only a file that is one JSON object
+(one session) is read whole, as its format needs. Format detection reads the first line or
+the first element. Text must be UTF-8 (a byte order mark is skipped); a line or an element
+that is not is a bad record.
 """
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import io
 import json
-import sqlite3
 import sys
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from ..errors import InvalidArgumentError
+from ._json_stream import BrokenArrayError, Element, JsonArray, is_message, json_error, parses
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -27,9 +30,11 @@ _BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _HEAD = 64 * 1024
 """Bytes looked at to tell the encoding."""
+_JSON_WHITESPACE = b" \t\r\n"
 
 
 _UNSET: Any = object()
+_T = TypeVar("_T")
 
 
 class UnreadableFileError(InvalidArgumentError):
@@ -44,23 +49,6 @@ class UnreadableFileError(InvalidArgumentError):
         super().__init__(f"{file}: {reason}")
         self.file = file
         self.reason = reason
-
-
-def json_error(exc: BaseException) -> str:
-    """Why a piece of text is not JSON we can read, in our words."""
-    if isinstance(exc, RecursionError):
-        return "JSON nested too deeply to read"
-    if isinstance(exc, UnicodeDecodeError):
-        return f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
-    return f"not JSON ({exc})"
-
-
-def load_json(data: bytes | str) -> Any:
-    """``json.loads`` with our errors (a ``ValueError`` saying why)."""
-    try:
-        return json.loads(data)
-    except (ValueError, RecursionError) as exc:
-        raise ValueError(json_error(exc)) from None
 
 
 class _Counting(io.RawIOBase):
@@ -99,11 +87,17 @@ class Source:
         self._pending: deque[bytes] = deque()
         self._whole: bytes | None = None
         self._document: Any = _UNSET
+        self._array: JsonArray | None = None
+        self._replay: list[bytes] | None = []
+        """What the array reader read while detection peeked at it (for :meth:`whole`)."""
+        self._last_byte = b""
+        """The last byte of a gzip file's content that is not whitespace."""
         self._regular = path is not None and path.is_file()  # not a pipe such as <(zcat f)
         self._size = path.stat().st_size if path is not None and self._regular else None
         self.sqlite = False
         self.layout = "lines"
-        """``lines`` (JSON lines, streamed) or ``document`` (one JSON document)."""
+        """``lines`` (JSON lines, streamed), ``array`` (one JSON array, streamed) or
+        ``document`` (one JSON document, read whole)."""
         self.single_line = False
         try:
             self._prepare()
@@ -159,8 +153,10 @@ class Source:
         is imported (a file on disk only: standard input cannot be read twice)."""
         try:
             with gzip.open(path, "rb") as whole:
-                while whole.read(_HEAD * 16):
-                    pass
+                while data := whole.read(_HEAD * 16):
+                    content = data.rstrip(_JSON_WHITESPACE)
+                    if content:
+                        self._last_byte = content[-1:]
         except (OSError, EOFError, zlib.error) as exc:
             raise UnreadableFileError(self.name, self.broken(exc)) from None
 
@@ -191,29 +187,56 @@ class Source:
             raise UnreadableFileError(self.name, "binary data, not UTF-8 JSON text")
         if head.startswith(_BOM):
             self._stream.read(len(_BOM))
-        first = self._next_line()
+        first = self._next_line(_HEAD)  # a single-line array may be the whole file
         if first is None:
             raise UnreadableFileError(self.name, "empty file")
+        if first.lstrip(_JSON_WHITESPACE).startswith(b"["):
+            self._read_array_prelude(first)
+            return
+        if not first.endswith(b"\n"):  # the rest of a long first line
+            first += self._stream.readline()
+            self._pending[-1] = first
         try:
             first.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise UnreadableFileError(
-                self.name,
-                f"not UTF-8 text (byte 0x{first[exc.start]:02x} on its first line); convert "
-                "it to UTF-8, e.g. iconv -f latin1 -t utf-8",
-            ) from None
+            raise UnreadableFileError(self.name, _not_utf8(first[exc.start])) from None
         second = self._next_line()
         stripped = first.strip()
         self.single_line = second is None
-        if second is None or stripped in (b"[", b"{"):
+        if second is None or stripped == b"{":
             self.layout = "document"
-        elif not _parses(stripped) and not _parses(second.strip()):
+        elif not parses(stripped) and not parses(second.strip()):
             self.layout = "document"  # pretty-printed JSON, or not JSON at all
 
-    def _next_line(self) -> bytes | None:
+    def _read_array_prelude(self, first: bytes) -> None:
+        """Tell a JSON array from JSON lines of arrays by ``first``, at most ``_HEAD`` bytes
+        of the first line."""
+        complete = first.endswith(b"\n")
+        try:  # a multi-byte character cut by the limit is no error
+            codecs.getincrementaldecoder("utf-8")().decode(first, final=complete)
+        except UnicodeDecodeError as exc:
+            raise UnreadableFileError(self.name, _not_utf8(first[exc.start])) from None
+        if complete and parses(first.strip()) and self._next_line() is not None:
+            return  # two lines, the first one a whole value: JSON lines
+        self.layout = "array"
+        self._check_closed()
+
+    def _check_closed(self) -> None:
+        """Refuse an array that does not end with ``]`` (a file cut short) before anything
+        of it is read; standard input cannot be looked at in advance, its end is found
+        when it is read."""
+        if self.path is None or not self._regular:
+            return
+        last = self._last_byte if self.compressed else _last_content_byte(self.path)
+        if last != b"]":
+            raise UnreadableFileError(
+                self.name, "not JSON: the array does not end with ] (a truncated file?)"
+            )
+
+    def _next_line(self, limit: int = -1) -> bytes | None:
         """Read the next non-blank line into the pending lines; ``None`` at the end."""
         while True:
-            line = self._stream.readline()
+            line = self._stream.readline(limit)
             if not line:
                 return None
             self._pending.append(line)
@@ -237,10 +260,58 @@ class Source:
     def whole(self) -> bytes:
         """All of the content (for formats that are one JSON document)."""
         if self._whole is None:
-            self._whole = b"".join(self._pending) + self._guard(self._stream.read)
+            if self._replay is None:
+                raise RuntimeError("whole() after the array was read element by element")
+            self._whole = b"".join([*self._replay, *self._pending]) + self._guard(self._stream.read)
             self._pending.clear()
+            self._replay = None
             self.close()
         return self._whole
+
+    def _read_bytes(self, size: int) -> bytes:
+        """What the array reader reads: the lines read to tell the layout, then the rest."""
+        data = self._pending.popleft() if self._pending else self._stream.read(size)
+        if self._replay is not None:
+            self._replay.append(data)
+        return data
+
+    def _array_reader(self) -> JsonArray:
+        if self._array is None:
+            self._array = JsonArray(self._read_bytes)
+        return self._array
+
+    def first_element(self) -> Element | None:
+        """The first element of an array (``None``: an empty array), kept for
+        :meth:`elements`.
+
+        Raises:
+            UnreadableFileError: the array is broken before its first element ends.
+        """
+        return self._array_guard(self._array_reader().peek)
+
+    def elements(self) -> Iterator[Element]:
+        """The elements of the array (``layout == "array"``), streamed.
+
+        Raises:
+            UnreadableFileError: the array breaks where no element can be told from the
+                next (the file ends inside it, data follows it).
+        """
+        array = self._array_reader()
+        self._replay = None
+        try:
+            yield from array
+        except BrokenArrayError as exc:
+            raise UnreadableFileError(self.name, f"not JSON: {exc.reason}") from None
+        self.close()
+
+    def _array_guard(self, step: Callable[[], _T]) -> _T:
+        """Run a step of the array reader, its errors in our words (detection's)."""
+        try:
+            return step()
+        except BrokenArrayError as exc:
+            raise UnreadableFileError(self.name, f"not JSON: {exc.reason}") from None
+        except (OSError, EOFError, zlib.error) as exc:
+            raise UnreadableFileError(self.name, self.broken(exc)) from None
 
     def document(self) -> Any:
         """The content parsed as one JSON document (parsed once, then kept).
@@ -261,13 +332,33 @@ class Source:
         self._pending = deque(self.whole().splitlines(keepends=True))
 
     def first_value(self) -> Any:
-        """The first JSON record, for format detection (``None`` when there is none)."""
+        """The first JSON record, for format detection (``None`` when there is none).
+
+        Of an array, a list of its first element only, unless that is a chat message: an
+        array of messages is one record, read whole.
+
+        Raises:
+            UnreadableFileError: a document or the first element is not JSON.
+        """
         if self.layout == "lines":
             for line in self._pending:
-                if _parses(line.strip()):
+                if parses(line.strip()):
                     return json.loads(line)
             return None
-        return self.document()
+        if self.layout == "document":
+            return self.document()
+        first = self.first_element()
+        if first is None:
+            return []
+        if first.error:
+            raise UnreadableFileError(
+                self.name, f"cannot tell its transcript format: {first.label}: {first.error}"
+            )
+        if not is_message(first.value):
+            return [first.value]
+        self._replay = None  # the whole array is read now: not kept twice
+        elements = self._array_guard(self._array_reader().peek_all)
+        return [element.value for element in elements if not element.error]
 
     def position(self) -> int:
         """Bytes of the file read so far (compressed bytes for a gzip file)."""
@@ -291,79 +382,28 @@ class Source:
         self._raw.close()
 
 
+def _not_utf8(byte: int) -> str:
+    return (
+        f"not UTF-8 text (byte 0x{byte:02x} on its first line); convert it to UTF-8, "
+        "e.g. iconv -f latin1 -t utf-8"
+    )
+
+
+def _last_content_byte(path: Path) -> bytes:
+    """The last byte of a file that is not JSON whitespace (``b""`` if there is none)."""
+    with path.open("rb") as handle:
+        end = handle.seek(0, io.SEEK_END)
+        while end > 0:
+            start = max(0, end - 4096)
+            handle.seek(start)
+            content = handle.read(end - start).rstrip(_JSON_WHITESPACE)
+            if content:
+                return content[-1:]
+            end = start
+    return b""
+
+
 def _looks_utf16(head: bytes) -> bool:
     sample = head[:256]
     halves = (sample[0::2], sample[1::2])
     return len(sample) >= 4 and any(half.count(0) >= 0.75 * len(half) for half in halves)
-
-
-def _parses(line: bytes) -> bool:
-    try:
-        json.loads(line)
-    except (ValueError, RecursionError):
-        return False
-    return True
-
-
-def connect(source: Source) -> sqlite3.Connection:
-    """A read-only connection to a SQLite source."""
-    if source.path is None:  # pragma: no cover - refused when the source is opened
-        raise UnreadableFileError(source.name, "a SQLite database must be a file")
-    return sqlite3.connect(source.path.resolve().as_uri() + "?mode=ro", uri=True)
-
-
-def sqlite_tables(source: Source) -> dict[str, set[str]]:
-    """The tables of a SQLite source and their columns, after an integrity check.
-
-    Raises:
-        UnreadableFileError: not a database, or a damaged (e.g. truncated) one.
-    """
-    try:
-        connection = connect(source)
-        try:
-            (verdict,) = connection.execute("PRAGMA quick_check(1)").fetchone()
-            if verdict != "ok":
-                raise UnreadableFileError(source.name, f"a damaged SQLite database ({verdict})")
-            names = [
-                row[0]
-                for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            ]
-            return {
-                name: {
-                    row[1]
-                    for row in connection.execute(
-                        'SELECT * FROM pragma_table_info("' + name.replace('"', '""') + '")'
-                    )
-                }
-                for name in names
-            }
-        finally:
-            connection.close()
-    except sqlite3.DatabaseError as exc:
-        if "not a database" in str(exc):
-            reason = "not a SQLite database (damaged, encrypted or not SQLite at all)"
-        else:
-            reason = f"a damaged or truncated SQLite database ({exc})"
-        raise UnreadableFileError(source.name, reason) from None
-
-
-def require_tables(
-    source: Source, format: str, tables: dict[str, set[str]], needed: dict[str, set[str]]
-) -> None:
-    """Refuse a database that lacks the tables or columns ``format`` reads.
-
-    Raises:
-        UnreadableFileError: naming what is missing.
-    """
-    for table, columns in needed.items():
-        if table not in tables:
-            found = ", ".join(sorted(tables)) or "none"
-            raise UnreadableFileError(
-                source.name, f"{format} needs a table {table}; this database has: {found}"
-            )
-        missing = columns - tables[table]
-        if missing:
-            raise UnreadableFileError(
-                source.name,
-                f"{format} needs the columns {', '.join(sorted(missing))} in table {table}",
-            )

@@ -31,7 +31,9 @@ from ._base import (
     json_records,
     record_value,
 )
-from ._source import Source, connect, load_json
+from ._json_stream import load_json
+from ._source import Source
+from ._sqlite import connect
 from ._unpickle import load_actions
 
 FORMAT_JSON = "adk-json"

@@ -21,7 +21,9 @@ from ..models import (
     Part,
 )
 from ._base import Item, ReadOptions, TranscriptSession, guarded, tool_response
-from ._source import Source, connect, load_json
+from ._json_stream import load_json
+from ._source import Source
+from ._sqlite import connect
 
 FORMAT = "hector-sqlite"
 

@@ -12,6 +12,7 @@ from bson import ObjectId, json_util
 
 from ..models import Part
 from ._base import (
+    BadElement,
     ConversationBuilder,
     Item,
     ReadOptions,
@@ -24,7 +25,8 @@ from ._base import (
     json_records,
     session_metadata,
 )
-from ._source import Source, json_error, load_json
+from ._json_stream import json_error, load_json
+from ._source import Source
 
 FORMAT = "langchain"
 FORMAT_MONGODB = "langchain-mongodb"
@@ -171,6 +173,9 @@ def read_mongodb(source: Source, options: ReadOptions) -> Iterator[Item]:
     """
     sessions: dict[str, list[tuple[Any, str, Any]]] = {}
     for label, record in json_records(source):
+        if isinstance(record, BadElement):
+            yield RecordError(source.name, label, record.reason)
+            continue
         try:
             text = record if isinstance(record, bytes) else json_util.dumps(record)
             document = json_util.loads(text)

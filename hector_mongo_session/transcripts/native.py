@@ -21,8 +21,18 @@ from bson.json_util import JSONMode, JSONOptions
 from .._codec import decode_event, decode_merged_state, decode_state
 from .._values import from_bson_datetime
 from ..snapshot import SessionSnapshot, encode_snapshot
-from ._base import Item, RawLine, ReadOptions, RecordError, TranscriptSession, guarded, json_records
-from ._source import Source, json_error
+from ._base import (
+    Item,
+    RawLine,
+    ReadOptions,
+    RecordError,
+    TranscriptSession,
+    guarded,
+    json_records,
+    record_value,
+)
+from ._json_stream import json_error
+from ._source import Source
 
 FORMAT_NAME = "hector-mongo-session"
 VERSION = 1
@@ -70,7 +80,7 @@ def _session(record: Any, options: ReadOptions) -> TranscriptSession:
         except (ValueError, RecursionError) as exc:
             raise ValueError(json_error(exc)) from None
     else:  # a JSON array of our lines: Extended JSON still to be decoded
-        document = json_util.loads(json_util.dumps(record), json_options=_JSON)
+        document = json_util.loads(json_util.dumps(record_value(record)), json_options=_JSON)
     if not is_native(document):
         raise ValueError(f'not a {FORMAT_NAME} line (no "format": "{FORMAT_NAME}")')
     if document.get("version") != VERSION:

@@ -29,7 +29,8 @@ from ._base import (
     record_value,
     session_metadata,
 )
-from ._source import Source, connect
+from ._source import Source
+from ._sqlite import connect
 
 FORMAT_CHAT = "openai-chat"
 FORMAT_AGENTS = "openai-agents-sqlite"
