@@ -73,5 +73,4 @@ def stamp_import(retention: Retention, items: Sequence[EncodedSnapshot], at: dat
     for item in items:
         fields = retention.stamp(at, None)
         item.document.update(fields)
-        for bucket in item.buckets:
-            bucket["expire_at"] = fields["archive_expire_at"]
+        item.buckets.fields["expire_at"] = fields["archive_expire_at"]

@@ -134,20 +134,28 @@ def split_into_buckets(
     first_seq: int, events: Sequence[Mapping[str, Any]], sizes: Sequence[int]
 ) -> list[Bucket]:
     """Cut a run of events (oldest first, starting at ``first_seq``) into buckets."""
-    buckets: list[Bucket] = []
+    return [
+        Bucket(first_seq + start, list(events[start:end]), list(sizes[start:end]))
+        for start, end in bucket_ranges(sizes)
+    ]
+
+
+def bucket_ranges(sizes: Sequence[int]) -> list[tuple[int, int]]:
+    """Where buckets cut a run of events of ``sizes``: ``(start, end)`` index ranges."""
+    ranges: list[tuple[int, int]] = []
     start = 0
-    while start < len(events):
+    while start < len(sizes):
         end, total = start, 0
         while (
-            end < len(events)
+            end < len(sizes)
             and end - start < BUCKET_MAX_EVENTS
             and (end == start or total + sizes[end] <= BUCKET_MAX_BYTES)
         ):
             total += sizes[end]
             end += 1
-        buckets.append(Bucket(first_seq + start, list(events[start:end]), list(sizes[start:end])))
+        ranges.append((start, end))
         start = end
-    return buckets
+    return ranges
 
 
 def merge_archived(

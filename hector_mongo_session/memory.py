@@ -362,7 +362,7 @@ class InMemoryService(MemoryStore, SessionService):
                 if self._retention is not None:
                     stamp_import(self._retention, [item], current_time())
                 self._sessions[item.key] = item.document
-                self._archive[item.key] = item.buckets
+                self._archive[item.key] = list(item.buckets)
                 self._update_shared(item.key[0], item.key[1], item.app_update, item.user_update)
                 outcomes.append("imported")
         return outcomes

@@ -8,29 +8,28 @@ batches (``import_snapshots``) and stream them back (``export_snapshots``).
 from __future__ import annotations
 
 import hashlib
+import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import bson
 from bson import ObjectId
-from pydantic import Field, StrictStr, field_validator
+from pydantic import Field, PrivateAttr, StrictStr, field_validator
 
 from ._codec import (
     SCHEMA_VERSION,
     bson_size,
-    checked_state_delta,
     decode_event,
     decode_merged_state,
     decode_state,
-    encode_event,
     with_seqs,
 )
 from ._core import ScopeUpdate, scope_update
+from ._encoded_events import ArchiveBuckets, EncodedEvents
 from ._model import MAX_TITLE_LENGTH, Id, Model, UserId
 from ._sizing import MAX_DOCUMENT_BYTES
-from ._usage import tokens_of
 from ._values import (
     check_key,
     encode_mapping,
@@ -38,10 +37,10 @@ from ._values import (
     to_bson_datetime,
     to_utc_millis,
 )
-from ._window import WindowBounds, bucket_document, split_into_buckets, window_start
+from ._window import WindowBounds, window_start
 from .errors import DocumentTooLargeError, InvalidArgumentError, SessionError
 from .models import Event, utc_now
-from .state import KEY_PREFIX_TEMP, split_by_scope
+from .state import split_by_scope
 
 __all__ = ["ImportOutcome", "SessionSnapshot"]
 
@@ -74,6 +73,9 @@ class SessionSnapshot(Model):
     ``tools`` (tool schemas) and ``source`` (where an import came from)."""
     title: Title | None = None
     """The session's title (``None`` or empty: none)."""
+    _encoded_events: EncodedEvents | None = PrivateAttr(default=None)
+    """Set by an import that encoded the events as it read them (``events`` is then
+    empty): see :func:`with_encoded_events`."""
 
     @field_validator("created_at", "last_update_time")
     @classmethod
@@ -87,7 +89,8 @@ class EncodedSnapshot:
     archive buckets of older events, and its shared-state updates."""
 
     document: dict[str, Any]
-    buckets: list[dict[str, Any]]
+    buckets: ArchiveBuckets
+    """Built one at a time as they are iterated (a long session's are not all held)."""
     app_update: ScopeUpdate
     user_update: ScopeUpdate
     digest: str = ""
@@ -99,6 +102,32 @@ class EncodedSnapshot:
     def key(self) -> tuple[str, str, str]:
         doc = self.document
         return (doc["app_name"], doc["user_id"], doc["session_id"])
+
+
+_Snapshot = TypeVar("_Snapshot", bound=SessionSnapshot)
+
+
+def with_encoded_events(snapshot: _Snapshot, events: EncodedEvents) -> _Snapshot:
+    """``snapshot`` (which has no ``events``) holding ``events`` already encoded, as an
+    import of a long session does: what is stored is the same as with the events as
+    models, for a tenth of the memory."""
+    if snapshot.events:
+        raise InvalidArgumentError("a snapshot holds events or encoded events, not both")
+    snapshot._encoded_events = events
+    return snapshot
+
+
+def held_events(snapshot: SessionSnapshot) -> int:
+    """How many events ``snapshot`` holds, as models or encoded."""
+    encoded = snapshot._encoded_events
+    return len(snapshot.events) if encoded is None else len(encoded)
+
+
+def events_fingerprint(snapshot: SessionSnapshot) -> str:
+    """A digest of encoded events (``""`` for events held as models, which the snapshot's
+    JSON holds)."""
+    encoded = snapshot._encoded_events
+    return "" if encoded is None else encoded.fingerprint()
 
 
 def encode_snapshot(snapshot: SessionSnapshot, *, bounds: WindowBounds | None) -> EncodedSnapshot:
@@ -113,21 +142,20 @@ def encode_snapshot(snapshot: SessionSnapshot, *, bounds: WindowBounds | None) -
     for key in snapshot.state:
         check_key(key, "state")
     session_part, app_part, user_part = split_by_scope(snapshot.state)
-    events = [_without_temp(event) for event in snapshot.events if not event.partial]
-    ids = [event.id for event in events]
-    if len(set(ids)) != len(ids):
-        duplicate = next(event_id for event_id in ids if ids.count(event_id) > 1)
-        raise InvalidArgumentError(f"event id {duplicate!r} appears twice in the session")
+    events = snapshot._encoded_events
+    if events is None:
+        kept = sum(1 for event in snapshot.events if not event.partial)
+        first_seq = max(snapshot.event_count or 0, kept) - kept + 1
+        events = EncodedEvents.of(snapshot.events, first_seq=first_seq)
     count = max(snapshot.event_count or 0, len(events))
     dropped = count - len(events)
-    documents = [encode_event(event, seq=dropped + i + 1) for i, event in enumerate(events)]
-    sizes = [bson_size(doc) for doc in documents]
-    times = [to_utc_millis(event.timestamp, "event.timestamp") for event in events]
+    events.renumber(dropped + 1)
+    span = events.time_range()
     # Like an append's, an import's times are never later than the write (a source with a
     # clock far ahead would pin its sessions to the top of every list).
     now = utc_now()
-    created = min(snapshot.created_at or (min(times) if times else now), now)
-    updated = min(snapshot.last_update_time or max([created, *times]), now)
+    created = min(snapshot.created_at or (span[0] if span else now), now)
+    updated = min(snapshot.last_update_time or max(created, span[1] if span else created), now)
     document: dict[str, Any] = {
         "_id": ObjectId(),
         "app_name": snapshot.app_name,
@@ -140,8 +168,8 @@ def encode_snapshot(snapshot: SessionSnapshot, *, bounds: WindowBounds | None) -
         "state": encode_mapping(
             {key: value for key, value in session_part.items() if value is not None}, "state"
         ),
-        "events": documents,
-        "event_bytes": sizes,
+        "events": [],
+        "event_bytes": [],
         "archived_through": dropped,
         "schema_version": SCHEMA_VERSION,
     }
@@ -151,18 +179,20 @@ def encode_snapshot(snapshot: SessionSnapshot, *, bounds: WindowBounds | None) -
         document["metadata"] = encode_mapping(snapshot.metadata, "metadata")
     if snapshot.title:
         document["title"] = snapshot.title
-    tokens = tokens_of(documents)
-    if tokens:
-        document["usage"] = tokens
+    if events.tokens:
+        document["usage"] = dict(events.tokens)
     app_values = {key: value for key, value in app_part.items() if value is not None}
     user_values = {key: value for key, value in user_part.items() if value is not None}
-    timed = snapshot.created_at is not None or bool(times)  # else "now": not content
-    digest = _content_digest(document, app_values, user_values, timed=timed)
-    buckets: list[dict[str, Any]] = []
-    if bounds is not None:
-        buckets = _archive_older(document, bounds)
+    timed = snapshot.created_at is not None or span is not None  # else "now": not content
+    digest = _content_digest(document, events, app_values, user_values, timed=timed)
+    buckets = ArchiveBuckets.empty()
+    if bounds is None:
+        document["events"] = list(events.documents())
+        document["event_bytes"] = events.sizes(0, len(events))
+    else:
+        buckets = _archive_older(document, events, bounds)
     if buckets:
-        document["archived_bytes"] = sum(sum(bucket["event_bytes"]) for bucket in buckets)
+        document["archived_bytes"] = sum(buckets.event_bytes())
     return EncodedSnapshot(
         document,
         buckets,
@@ -174,21 +204,50 @@ def encode_snapshot(snapshot: SessionSnapshot, *, bounds: WindowBounds | None) -
 
 def _content_digest(
     document: Mapping[str, Any],
+    events: EncodedEvents,
     app_values: Mapping[str, Any],
     user_values: Mapping[str, Any],
     *,
     timed: bool,
 ) -> str:
+    """``sha256`` of the canonical BSON of the session's content: state, every event,
+    metadata, times, title and shared state (the digest imports have always stored),
+    hashed an event at a time rather than encoded as one document."""
     content = {
         name: document.get(name)
-        for name in ("state", "events", "event_count", "metadata")
+        for name in ("state", "event_count", "metadata")
         + (("created_at", "last_update_time") if timed else ())
     }
     if document.get("title"):  # only when there is one: older digests stay as they were
         content["title"] = document["title"]
     content["app_state"] = dict(app_values)
     content["user_state"] = dict(user_values)
-    return hashlib.sha256(bson.encode(_canonical(content))).hexdigest()[:32]
+    canonical = _canonical(content)
+    # The document's elements in key order, with the array of events between: those
+    # sorting before "events", then it, then the others.
+    before = _elements({key: value for key, value in canonical.items() if key < "events"})
+    after = _elements({key: value for key, value in canonical.items() if key > "events"})
+    # Sorting keys and making integers plain changes no event's size: each canonical event
+    # takes the bytes its stored document does, so the lengths are known up front.
+    items = sum(len(str(index)) + 2 + events.size(index) for index in range(len(events)))
+    array_length = 4 + items + 1
+    total = 4 + len(before) + len(_EVENTS_KEY) + array_length + len(after) + 1
+    digest = hashlib.sha256(_INT32.pack(total) + before + _EVENTS_KEY + _INT32.pack(array_length))
+    for index, event in enumerate(events.documents()):
+        digest.update(b"\x03" + str(index).encode() + b"\x00")
+        digest.update(bson.encode(_canonical(event)))
+    digest.update(b"\x00" + after + b"\x00")
+    return digest.hexdigest()[:32]
+
+
+_INT32 = struct.Struct("<i")
+_EVENTS_KEY = b"\x04events\x00"
+"""An array element named ``events``, as BSON starts it."""
+
+
+def _elements(document: Mapping[str, Any]) -> bytes:
+    """The BSON elements of ``document``, without its length and terminator."""
+    return bson.encode(document)[4:-1]
 
 
 def _canonical(value: Any) -> Any:
@@ -203,17 +262,21 @@ def _canonical(value: Any) -> Any:
     return value
 
 
-def _archive_older(document: dict[str, Any], bounds: WindowBounds) -> list[dict[str, Any]]:
-    """Keep the newest events in ``document``'s window; return the others as buckets."""
-    documents, sizes = document["events"], document["event_bytes"]
-    header = bson_size({**document, "events": [], "event_bytes": []}) + 64
+def _archive_older(
+    document: dict[str, Any], events: EncodedEvents, bounds: WindowBounds
+) -> ArchiveBuckets:
+    """Put the newest events in ``document``'s window; return the others as buckets."""
+    header = bson_size(document) + 64  # its events and their sizes not in it yet
     room = MAX_DOCUMENT_BYTES - header
+    total = len(events)
     kept, kept_bytes = 0, 0
-    while kept < len(sizes) and bounds.has_room(kept, kept_bytes, [sizes[-kept - 1]], room=room):
-        kept_bytes += sizes[-kept - 1]
+    while kept < total and bounds.has_room(
+        kept, kept_bytes, [events.size(total - kept - 1)], room=room
+    ):
+        kept_bytes += events.size(total - kept - 1)
         kept += 1
-    if kept == 0 and sizes:
-        too_big = sizes[-1]
+    if kept == 0 and total:
+        too_big = events.size(total - 1)
         raise DocumentTooLargeError(
             f"session {document['session_id']!r} has an event of {too_big} bytes as BSON, "
             f"too large for a {MAX_DOCUMENT_BYTES}-byte document beside its state",
@@ -229,17 +292,14 @@ def _archive_older(document: dict[str, Any], bounds: WindowBounds) -> list[dict[
             size=header,
             limit=MAX_DOCUMENT_BYTES,
         )
-    moving = len(sizes) - kept
+    moving = total - kept
+    document["events"] = list(events.documents(moving, total))
+    document["event_bytes"] = events.sizes(moving, total)
     if not moving:
-        return []
-    first = document["archived_through"] + 1
-    buckets = [
-        bucket_document(document, bucket, revision=document["revision"], now=utc_now())
-        for bucket in split_into_buckets(first, documents[:moving], sizes[:moving])
-    ]
-    document["archive_max_time"] = max(event["timestamp"] for event in documents[:moving])
-    document["archived_through"] = first + moving - 1
-    document["events"], document["event_bytes"] = documents[moving:], sizes[moving:]
+        return ArchiveBuckets.empty()
+    buckets = ArchiveBuckets(document, events, moving, now=utc_now())
+    document["archive_max_time"] = events.latest_time(moving)
+    document["archived_through"] += moving
     return buckets
 
 
@@ -290,13 +350,3 @@ def encode_batch(
         item.document["import_digest"] = item.digest
         encoded.append(item)
     return encoded
-
-
-def _without_temp(event: Event) -> Event:
-    delta = checked_state_delta(event)
-    if not any(key.startswith(KEY_PREFIX_TEMP) for key in delta):
-        return event
-    kept = {key: value for key, value in delta.items() if not key.startswith(KEY_PREFIX_TEMP)}
-    return event.model_copy(
-        update={"actions": event.actions.model_copy(update={"state_delta": kept})}
-    )

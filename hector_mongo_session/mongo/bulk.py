@@ -25,6 +25,9 @@ from .shared import Bucket, SharedState
 
 _DUPLICATE_KEY = 11000
 
+BUCKET_BYTES_IN_FLIGHT = 16 * 1024 * 1024
+"""Event bytes of the archive buckets an import writes at once (at least one bucket)."""
+
 Key = tuple[str, str, str]
 
 
@@ -40,9 +43,10 @@ async def import_snapshots(
     """Store a batch of snapshots whole; sessions that exist already are left alone.
 
     Round trips: one query for the sessions that exist, one bulk upsert per shared-state
-    collection (for the new sessions' ``app:``/``user:`` keys), one bulk write of the
-    archive buckets of long sessions, all before the session documents so a failed batch
-    can simply be run again, and one unordered ``insert_many``.
+    collection (for the new sessions' ``app:``/``user:`` keys), one upsert per archive
+    bucket of long sessions (concurrently, 16 MiB of events at a time), all before the
+    session documents so a failed batch can simply be run again, and one unordered
+    ``insert_many``.
     """
     encoded = encode_batch(snapshots, bounds=bounds)
     items = [item for item in encoded if isinstance(item, EncodedSnapshot)]
@@ -57,14 +61,29 @@ async def import_snapshots(
                 same = existing[item.key] == item.digest
                 outcomes[item.key] = "present" if same else "conflict"
         await shared.write_many(*_merged_updates(new), "import")
-        buckets = [bucket for item in new for bucket in item.buckets]
-        if buckets:
-            await archive.write(buckets, "import")
+        await _write_buckets(archive, new)
         outcomes.update(await _insert(sessions, new))
     except StorageError as error:
         for item in items:
             outcomes.setdefault(item.key, error)
     return [item if isinstance(item, SessionError) else outcomes[item.key] for item in encoded]
+
+
+async def _write_buckets(archive: Archive, items: list[EncodedSnapshot]) -> None:
+    """Write the new sessions' archive buckets, concurrently up to about
+    ``BUCKET_BYTES_IN_FLIGHT`` of events: each bucket is built as it is written, so a long
+    session's history is never held as documents all at once."""
+    group: list[dict[str, Any]] = []
+    in_flight = 0
+    for item in items:
+        for bucket, size in zip(item.buckets, item.buckets.event_bytes(), strict=True):
+            group.append(bucket)
+            in_flight += size
+            if in_flight >= BUCKET_BYTES_IN_FLIGHT:
+                await archive.write(group, "import")
+                group, in_flight = [], 0
+    if group:
+        await archive.write(group, "import")
 
 
 async def export_snapshots(
