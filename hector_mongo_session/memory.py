@@ -83,6 +83,8 @@ class InMemoryService(MemoryStore, SessionService):
             like the MongoDB service's; expired sessions are removed when next touched.
     """
 
+    imports_encoded_events = True
+
     def __init__(
         self,
         *,

@@ -7,7 +7,7 @@ import builtins
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 
 from typing_extensions import Self
 
@@ -53,6 +53,12 @@ class SessionService(abc.ABC):
     With ``opentelemetry-api`` installed (the ``otel`` extra), every call is a span (see
     ``hector_mongo_session._telemetry``).
     """
+
+    imports_encoded_events: ClassVar[bool] = False
+    """Whether :meth:`import_snapshots` stores snapshots through ``encode_snapshot``, which
+    also takes events an import encoded as it read them (then ``import_sessions`` holds a
+    long session as BSON, not as models). A service that reads ``snapshot.events`` itself
+    leaves it ``False``."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -5,15 +5,37 @@ are held while encoding."""
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import bson
+import pytest
 
-from hector_mongo_session import Event, EventActions, Part
+from hector_mongo_session import (
+    Event,
+    EventActions,
+    GetRequest,
+    InMemoryService,
+    MongoSessionService,
+    Part,
+)
 from hector_mongo_session._window import WindowBounds
 from hector_mongo_session.models import Content, FunctionCall, FunctionResponse
-from hector_mongo_session.snapshot import SessionSnapshot, encode_snapshot
+from hector_mongo_session.mongo import bulk
+from hector_mongo_session.mongo.archive import Archive
+from hector_mongo_session.snapshot import (
+    EncodedSnapshot,
+    SessionSnapshot,
+    encode_snapshot,
+    events_fingerprint,
+    held_events,
+)
+from hector_mongo_session.testing import MockAsyncMongoClient
+from hector_mongo_session.transcripts import import_sessions, read
+from hector_mongo_session.transcripts._base import encoded_sessions
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -89,3 +111,72 @@ def test_documents_buckets_and_digests_are_what_earlier_releases_stored() -> Non
             _fingerprint(list(encoded.buckets)),
         )
     assert got == GOLDEN
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "transcripts"
+SOURCES = sorted(p.name for p in FIXTURES.iterdir() if p.suffix in (".json", ".jsonl", ".db"))
+
+
+def _stored(encoded: EncodedSnapshot) -> tuple[str, str, str]:
+    return encoded.digest, _fingerprint([encoded.document]), _fingerprint(list(encoded.buckets))
+
+
+@pytest.mark.parametrize("name", SOURCES)
+def test_events_encoded_as_they_are_read_store_what_their_models_would(name: str) -> None:
+    as_models = list(read(FIXTURES / name, timezone="UTC"))
+    as_bson = list(encoded_sessions(read(FIXTURES / name, timezone="UTC")))
+    assert [held_events(s) for s in as_bson] == [len(s.events) for s in as_models]
+    assert all(not session.events for session in as_bson)
+    bounds = WindowBounds(max_events=2)
+    for models, bson_events in zip(as_models, as_bson, strict=True):
+        stored = _stored(encode_snapshot(models, bounds=bounds))
+        assert _stored(encode_snapshot(bson_events, bounds=bounds)) == stored, name
+        assert events_fingerprint(bson_events) != ""
+
+
+async def test_a_long_session_is_archived_a_few_buckets_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "long.json"
+    turns = [{"from": "human" if n % 2 else "gpt", "value": f"t{n}"} for n in range(2500)]
+    path.write_text(json.dumps([{"id": "long", "conversations": turns}]), encoding="utf-8")
+    writes: list[int] = []
+    monkeypatch.setattr(bulk, "BUCKET_BYTES_IN_FLIGHT", 1)  # every bucket on its own
+    original = Archive.write
+
+    async def counted(self: Archive, buckets: Any, operation: str) -> None:
+        writes.append(len(buckets))
+        await original(self, buckets, operation)
+
+    monkeypatch.setattr(Archive, "write", counted)
+    service = MongoSessionService(MockAsyncMongoClient()["db"], max_events=100)
+    report = await import_sessions(service, read(path))
+    assert (report.imported, report.events, report.failed) == (1, 2500, [])
+    assert writes == [1, 1, 1], "the 2400 archived events are three buckets, written in turn"
+    got = await service.get(GetRequest(app_name="imported", user_id="imported", session_id="long"))
+    assert got.session is not None
+    texts = [event.content.parts[0].text for event in got.session.events if event.content]
+    assert texts == [turn["value"] for turn in turns]
+
+
+class _ModelsOnly(InMemoryService):
+    """A service that reads ``snapshot.events`` itself, as one of another library might."""
+
+    imports_encoded_events = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[int] = []
+        """The events of each snapshot it was given."""
+
+    async def import_snapshots(self, snapshots: Sequence[SessionSnapshot]) -> list[Any]:
+        self.seen.extend(len(snapshot.events) for snapshot in snapshots)
+        return await super().import_snapshots(snapshots)
+
+
+async def test_a_service_that_reads_events_itself_gets_them_as_models() -> None:
+    service = _ModelsOnly()
+    report = await import_sessions(service, read(FIXTURES / "openai_chat.jsonl"))
+    assert report.imported == 2
+    assert len(service.seen) == 2
+    assert sum(service.seen) == report.events > 0, "the events came as models"

@@ -25,7 +25,7 @@ from .shared import Bucket, SharedState
 
 _DUPLICATE_KEY = 11000
 
-BUCKET_BYTES_IN_FLIGHT = 16 * 1024 * 1024
+BUCKET_BYTES_IN_FLIGHT = 4 * 1024 * 1024
 """Event bytes of the archive buckets an import writes at once (at least one bucket)."""
 
 Key = tuple[str, str, str]
@@ -44,7 +44,7 @@ async def import_snapshots(
 
     Round trips: one query for the sessions that exist, one bulk upsert per shared-state
     collection (for the new sessions' ``app:``/``user:`` keys), one upsert per archive
-    bucket of long sessions (concurrently, 16 MiB of events at a time), all before the
+    bucket of long sessions (concurrently, 4 MiB of events at a time), all before the
     session documents so a failed batch can simply be run again, and one unordered
     ``insert_many``.
     """

@@ -104,6 +104,8 @@ class MongoSessionService(SessionService):
         await service.ensure_indexes()
     """
 
+    imports_encoded_events = True
+
     def __init__(
         self,
         database: Any,

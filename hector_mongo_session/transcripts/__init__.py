@@ -35,8 +35,8 @@ from .._window import DEFAULT_MAX_WINDOW_BYTES as MAX_WINDOW
 from ..errors import InvalidArgumentError, SessionError
 from ..requests import DeleteRequest
 from ..service import SessionService
-from ..snapshot import SessionSnapshot, encode_snapshot
-from ._base import ReadOptions, RecordError, TranscriptReader, TranscriptSession
+from ..snapshot import SessionSnapshot, encode_snapshot, events_fingerprint, held_events
+from ._base import ReadOptions, RecordError, TranscriptReader, TranscriptSession, encoded_sessions
 from ._formats import FORMATS, check, detect, sessions_in_file
 from ._source import Source, UnreadableFileError
 from .native import dumps
@@ -219,7 +219,7 @@ async def import_sessions(
         for snapshot, outcome in zip(batch, outcomes, strict=True):
             if outcome == "imported":
                 report.imported += 1
-                report.events += len(snapshot.events)
+                report.events += held_events(snapshot)
             elif outcome == "present":
                 report.present += 1
             elif outcome == "conflict":
@@ -238,7 +238,7 @@ async def import_sessions(
             [outcome] = await service.import_snapshots([snapshot])
             if outcome == "imported":
                 report.replaced += 1
-                report.events += len(snapshot.events)
+                report.events += held_events(snapshot)
             else:
                 report.failed.append(_failure(snapshot, outcome))
             return
@@ -252,8 +252,15 @@ async def import_sessions(
         )
         report.stopped = on_conflict == "fail"
 
+    stream: Iterable[SessionSnapshot] = sessions
+    if isinstance(sessions, TranscriptReader) and (
+        service is None or service.imports_encoded_events
+    ):
+        # Each session's events are encoded as they are read, and their models let go: a
+        # long session is held as BSON, a tenth of the memory (see _encoded_events).
+        stream = encoded_sessions(sessions)
     seen: dict[int, tuple[str, int]] = {}
-    for snapshot in sessions:
+    for snapshot in stream:
         if report.stopped:
             break
         if _repeated(snapshot, seen, report):
@@ -288,7 +295,8 @@ def _repeated(
     """
     key = _digest(snapshot.app_name, snapshot.user_id, snapshot.session_id)
     content = _digest(
-        snapshot.model_dump_json(exclude={"source_file", "source_record"}, round_trip=True)
+        snapshot.model_dump_json(exclude={"source_file", "source_record"}, round_trip=True),
+        events_fingerprint(snapshot),
     )
     file, record = _where(snapshot)
     first = seen.get(key)

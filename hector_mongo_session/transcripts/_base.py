@@ -1,33 +1,28 @@
-"""What every transcript reader shares: the session it yields, per-record errors, and a
-builder that turns a list of chat messages into events the way ADK would have written them."""
+"""What every transcript reader shares: the session it yields, records built when they are
+reached (with their events collected, or encoded one at a time for an import), per-record
+errors, and how JSON records are told apart."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import sqlite3
-import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone, tzinfo
+from dataclasses import dataclass
+from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
 from bson.errors import BSONError
 from pydantic import ValidationError
 
+from .._encoded_events import EncodedEvents
 from ..errors import SessionError
-from ..models import Content, Event, EventActions, FunctionCall, FunctionResponse, Part
-from ..snapshot import SessionSnapshot
+from ..snapshot import SessionSnapshot, with_encoded_events
+from ._builder import EventSink
 from ._json_stream import is_message, json_error, load_json
 from ._source import Source, UnreadableFileError
-
-NAMESPACE = uuid.UUID("6f1c3b8e-2f4a-4d0e-9a51-8e2b7c4d9f10")
-"""Namespace of the uuid5 ids given to sessions and events that have none in the source."""
-
-DEFAULT_AUTHOR = "assistant"
-"""Author of model events when the source names no agent."""
 
 
 class TranscriptSession(SessionSnapshot):
@@ -74,9 +69,6 @@ class ReadOptions:
         return value if value.tzinfo is not None else value.replace(tzinfo=self.timezone)
 
 
-Item = TranscriptSession | RecordError
-FormatReader = Callable[[Source, ReadOptions], Iterator[Item]]
-
 _BROKEN = (OSError, EOFError, zlib.error, sqlite3.Error, UnreadableFileError)
 
 
@@ -105,13 +97,22 @@ class TranscriptReader(Iterable[TranscriptSession]):
         self._items = items
 
     def __iter__(self) -> Iterator[TranscriptSession]:
+        return self._sessions(encoded=False)
+
+    def _sessions(self, *, encoded: bool) -> Iterator[TranscriptSession]:
         try:
             for item in self._items:
+                events = EncodedEvents() if encoded else None
+                if isinstance(item, PendingRecord):
+                    built = item.session(None if events is None else events.add)
+                    if built is None:
+                        continue
+                    item = built
                 if isinstance(item, RecordError):
                     self.errors.append(item)
-                else:
-                    self.sessions += 1
-                    yield item
+                    continue
+                self.sessions += 1
+                yield item if events is None else with_encoded_events(item, events)
         except _BROKEN as exc:
             reason = exc.reason if isinstance(exc, UnreadableFileError) else None
             self.errors.append(RecordError(self.source.name, "", reason or self.source.broken(exc)))
@@ -140,6 +141,13 @@ class TranscriptReader(Iterable[TranscriptSession]):
         self.source.close()
 
 
+def encoded_sessions(reader: TranscriptReader) -> Iterator[TranscriptSession]:
+    """The sessions of ``reader`` for an import: each holds its events encoded as they were
+    built (BSON, about a tenth of the memory of models) and has no ``events`` of its own;
+    only ``encode_snapshot`` reads them (``with_encoded_events``)."""
+    return reader._sessions(encoded=True)
+
+
 def reason(exc: BaseException) -> str:
     """Why a record failed, in our words (no validation dump, no links)."""
     if isinstance(exc.__cause__, ValidationError):  # our models wrap pydantic's errors
@@ -159,27 +167,54 @@ def reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def guarded(
-    source: Source, record: str, build: Callable[..., TranscriptSession | None], *args: Any
-) -> Iterator[Item]:
-    """Run ``build(*args)`` for one record; turn a failure into a RecordError."""
-    try:
-        session = build(*args)
-    except (
-        SessionError,
-        ValueError,
-        KeyError,
-        TypeError,
-        AttributeError,
-        IndexError,
-        OverflowError,
-        RecursionError,
-        BSONError,
-    ) as exc:
-        yield RecordError(source.name, record, reason(exc))
-        return
-    if session is not None:
-        yield session.model_copy(update={"source_file": source.name, "source_record": record})
+_RECORD_ERRORS = (
+    SessionError,
+    ValueError,
+    KeyError,
+    TypeError,
+    AttributeError,
+    IndexError,
+    OverflowError,
+    RecursionError,
+    BSONError,
+)
+
+
+@dataclass
+class PendingRecord:
+    """A record whose session is built when the reader reaches it: with its events as
+    models, or, for an import, each encoded as it is built (see :func:`encoded_sessions`)."""
+
+    source: Source
+    label: str
+    build: Callable[..., TranscriptSession | None]
+    args: tuple[Any, ...]
+
+    def session(self, sink: EventSink | None) -> TranscriptSession | RecordError | None:
+        """Build the session, its events sent to ``sink`` (default: kept in it); a failure
+        is the record's error."""
+        args, self.args = self.args, ()  # the source record is not kept past its session
+        try:
+            session = self.build(*args, sink=sink)
+        except _RECORD_ERRORS as exc:
+            return RecordError(self.source.name, self.label, reason(exc))
+        if session is None:
+            return None
+        return session.model_copy(
+            update={"source_file": self.source.name, "source_record": self.label}
+        )
+
+
+def pending(
+    source: Source, label: str, build: Callable[..., TranscriptSession | None], *args: Any
+) -> PendingRecord:
+    """The record ``label``, whose session ``build(*args, sink=...)`` makes when reached:
+    it hands each event to ``sink`` (``deliver``, ``ConversationBuilder(sink=...)``)."""
+    return PendingRecord(source, label, build, args)
+
+
+Item = TranscriptSession | RecordError | PendingRecord
+FormatReader = Callable[[Source, ReadOptions], Iterator[Item]]
 
 
 class RawLine(bytes):
@@ -275,37 +310,6 @@ def content_id(prefix: str, data: bytes | str) -> str:
     return f"{prefix}-{hashlib.sha256(raw).hexdigest()[:20]}"
 
 
-def parse_arguments(raw: Any) -> tuple[dict[str, Any], bool]:
-    """Tool-call arguments as a dict (JSON text, double-encoded JSON, or a dict).
-
-    Returns the arguments and whether they had to be kept raw as ``{"_raw": ...}``.
-    """
-    value = raw
-    for _ in range(2):  # real data has double-encoded arguments
-        if not isinstance(value, str):
-            break
-        try:
-            value = json.loads(value) if value.strip() else {}
-        except ValueError:
-            break
-    if isinstance(value, dict):
-        return value, False
-    return {"_raw": raw}, True
-
-
-def tool_response(output: Any, *, is_error: bool = False) -> dict[str, Any]:
-    """A tool result as ADK stores it: a dict, else ``{"result": value}`` (``{"error": ...}``)."""
-    value = output
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            value = output
-    if is_error:
-        return {"error": value}
-    return value if isinstance(value, dict) else {"result": value}
-
-
 def epoch(value: float | int) -> datetime:
     """An epoch-seconds time as an aware datetime.
 
@@ -316,149 +320,6 @@ def epoch(value: float | int) -> datetime:
         return datetime.fromtimestamp(float(value), tz=timezone.utc)
     except (OverflowError, OSError, ValueError):
         raise ValueError(f"timestamp {value!r} is not a time (seconds since 1970)") from None
-
-
-@dataclass
-class ConversationBuilder:
-    """Turns chat messages into events following ADK's conventions.
-
-    A user text starts a new invocation; model output and tool results share it; tool
-    results that follow each other are one event (authored by the agent, role ``user``);
-    a result finds its tool's name through the call id; times missing in the source are
-    made up (a millisecond apart, flagged in ``custom_metadata["import"]``).
-    """
-
-    format: str
-    session_id: str
-    base_time: datetime
-    default_author: str = DEFAULT_AUTHOR
-    events: list[Event] = field(default_factory=list)
-    invocation: str = ""
-    call_names: dict[str, str] = field(default_factory=dict)
-    pending_calls: list[str] = field(default_factory=list)
-    last_author: str = DEFAULT_AUTHOR
-    _pending_results: list[FunctionResponse] = field(default_factory=list)
-    _results_meta: dict[str, Any] = field(default_factory=dict)
-    _used_ids: set[str] = field(default_factory=set)
-
-    def user(self, parts: list[Part], **meta: Any) -> None:
-        self.flush()
-        if any(part.text is not None for part in parts):
-            self.invocation = f"{self.session_id}-inv-{len(self.events)}"
-        self._add("user", "user", parts, meta)
-
-    def model(
-        self, parts: list[Part], *, author: str | None = None, merge: bool = False, **meta: Any
-    ) -> None:
-        """Model output; with ``merge``, parts join the previous model event (one response
-        split over several source items, e.g. reasoning, text and calls)."""
-        if self._pending_results:
-            self.flush()
-        elif merge and self._can_merge(author):
-            self._register_calls(parts)
-            content = self.events[-1].content
-            assert content is not None
-            content.parts.extend(parts)
-            return
-        self._register_calls(parts)
-        self.last_author = author or self.default_author
-        self._add(self.last_author, "model", parts, meta)
-
-    def _can_merge(self, author: str | None) -> bool:
-        last = self.events[-1] if self.events else None
-        return (
-            last is not None
-            and last.content is not None
-            and last.content.role == "model"
-            and last.author == (author or self.default_author)
-        )
-
-    def _register_calls(self, parts: list[Part]) -> None:
-        for part in parts:
-            if part.function_call is not None:
-                call = part.function_call
-                if call.id:
-                    self.call_names[call.id] = call.name
-                    self.pending_calls.append(call.id)
-
-    def call_id(self, name: str) -> str:
-        """A synthetic call id for a source that has none (stable across imports)."""
-        return f"call-{uuid.uuid5(NAMESPACE, f'{self.session_id}/{len(self.events)}/{name}')}"
-
-    def result(
-        self,
-        output: Any,
-        *,
-        call_id: str | None = None,
-        name: str | None = None,
-        is_error: bool = False,
-        **meta: Any,
-    ) -> None:
-        """A tool result; consecutive results become one event."""
-        if call_id is None:
-            # Without ids, results answer the open calls in order (of that tool, if named).
-            open_calls = [c for c in self.pending_calls if not name or self.call_names[c] == name]
-            call_id = open_calls[0] if open_calls else None
-        if call_id in self.pending_calls:
-            self.pending_calls.remove(call_id)
-        resolved = name or (self.call_names.get(call_id, "") if call_id else "") or "unknown_tool"
-        self._pending_results.append(
-            FunctionResponse(
-                id=call_id, name=resolved, response=tool_response(output, is_error=is_error)
-            )
-        )
-        self._results_meta.update(meta)
-
-    def flush(self) -> None:
-        if self._pending_results:
-            parts = [Part(function_response=response) for response in self._pending_results]
-            meta, self._results_meta = self._results_meta, {}
-            self._pending_results = []
-            self._add(self.last_author, "user", parts, meta)
-
-    def finish(self) -> list[Event]:
-        self.flush()
-        return self.events
-
-    def _add(self, author: str, role: str, parts: list[Part], meta: dict[str, Any]) -> None:
-        timestamp = meta.pop("timestamp", None)
-        source_id = meta.pop("source_id", None)
-        actions = meta.pop("actions", None)
-        provenance: dict[str, Any] = {"format": self.format}
-        if source_id:
-            provenance["source_id"] = source_id
-        if timestamp is None:
-            timestamp = self.base_time + timedelta(milliseconds=len(self.events))
-            provenance["synthetic_timestamp"] = True
-        extra = {key: value for key, value in meta.items() if value not in (None, {}, [], "")}
-        if extra:
-            provenance["extra"] = extra
-        event_id = str(uuid.uuid5(NAMESPACE, f"{self.session_id}/{len(self.events)}"))
-        usable = isinstance(source_id, str) and 0 < len(source_id) <= 256
-        if usable and "\x00" not in source_id and source_id not in self._used_ids:
-            event_id = source_id  # keep the source's id when it is usable and unique
-        self._used_ids.add(event_id)
-        self.events.append(
-            Event(
-                id=event_id,
-                invocation_id=self.invocation,
-                author=author,
-                timestamp=timestamp,
-                content=Content(role=role, parts=parts),
-                actions=actions or EventActions(),
-                custom_metadata={"import": provenance},
-            )
-        )
-
-
-def text_parts(text: str | None) -> list[Part]:
-    return [Part(text=text)] if text else []
-
-
-def function_call(call_id: str | None, name: str, args: Any) -> tuple[Part, bool]:
-    """A function-call part; ``args`` may be JSON text. Returns whether args were raw."""
-    parsed, raw = parse_arguments(args)
-    return Part(function_call=FunctionCall(id=call_id, name=name, args=parsed)), raw
 
 
 def file_time(source: Source) -> datetime:

@@ -27,10 +27,11 @@ from ._base import (
     ReadOptions,
     TranscriptSession,
     epoch,
-    guarded,
     json_records,
+    pending,
     record_value,
 )
+from ._builder import EventSink, deliver
 from ._json_stream import load_json
 from ._source import Source
 from ._sqlite import connect
@@ -220,7 +221,7 @@ def _bytes(value: Any) -> bytes:
 
 
 def session_from_adk(
-    data: Mapping[str, Any], options: ReadOptions, *, format: str
+    data: Mapping[str, Any], options: ReadOptions, *, format: str, sink: EventSink | None = None
 ) -> TranscriptSession:
     """A session from an ADK Session dict (JSON export, API response, prototype).
 
@@ -249,7 +250,9 @@ def session_from_adk(
         user_id=options.user(session.get("user_id")),
         session_id=session["id"],
         state=state,
-        events=[event_from_adk(event, format=format) for event in session.get("events") or []],
+        events=deliver(
+            (event_from_adk(event, format=format) for event in session.get("events") or []), sink
+        ),
         last_update_time=epoch(last_update) if isinstance(last_update, (int, float)) else None,
         metadata=metadata,
     )
@@ -258,14 +261,16 @@ def session_from_adk(
 def read_json(source: Source, options: ReadOptions) -> Iterator[Item]:
     """An ADK Session JSON file: one session, an array of them, or JSONL."""
     for label, record in json_records(source):
-        yield from guarded(source, label, _json_record, record, options)
+        yield pending(source, label, _json_record, record, options)
 
 
-def _json_record(record: Any, options: ReadOptions) -> TranscriptSession:
+def _json_record(
+    record: Any, options: ReadOptions, *, sink: EventSink | None = None
+) -> TranscriptSession:
     data = record_value(record)
     if not isinstance(data, dict):
         raise ValueError("expected an ADK session object")
-    return session_from_adk(data, options, format=FORMAT_JSON)
+    return session_from_adk(data, options, format=FORMAT_JSON, sink=sink)
 
 
 def read_sqlite(source: Source, options: ReadOptions) -> Iterator[Item]:
@@ -282,7 +287,7 @@ def read_sqlite(source: Source, options: ReadOptions) -> Iterator[Item]:
         for row in sessions:
             key = (row["app_name"], row["user_id"], row["id"])
             label = f"session {key[2]} (app {key[0]}, user {key[1]})"
-            yield from guarded(
+            yield pending(
                 source,
                 label,
                 _db_session,
@@ -332,6 +337,8 @@ def _db_session(
     app_states: dict[Any, Any],
     user_states: dict[Any, Any],
     options: ReadOptions,
+    *,
+    sink: EventSink | None = None,
 ) -> TranscriptSession:
     app, user, session_id = key
     state = _json_object(row["state"], "the session's state")
@@ -343,7 +350,7 @@ def _db_session(
         key,
     ).fetchall()
     version = "v1" if "event_data" in columns else "v0"
-    events = [
+    events = (
         event_from_adk(
             _json_object(event["event_data"], f"event {event['id']!r}")
             if version == "v1"
@@ -351,13 +358,13 @@ def _db_session(
             format=FORMAT_SQLITE,
         )
         for event in events_rows
-    ]
+    )
     return TranscriptSession(
         app_name=options.app(app),
         user_id=options.user(user),
         session_id=session_id,
         state=state,
-        events=events,
+        events=deliver(events, sink),
         created_at=_db_time(row["create_time"], options),
         last_update_time=_db_time(row["update_time"], options),
         metadata={"source": {"format": FORMAT_SQLITE, "schema": version}},

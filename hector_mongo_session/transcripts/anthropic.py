@@ -11,17 +11,17 @@ from typing import Any
 
 from ..models import Blob, FileData, FunctionCall, Part
 from ._base import (
-    ConversationBuilder,
     Item,
     ReadOptions,
     TranscriptSession,
     file_time,
-    guarded,
     json_records,
+    pending,
     record_id,
     record_value,
     session_metadata,
 )
+from ._builder import ConversationBuilder, EventSink, drained
 from ._source import Source
 
 FORMAT = "anthropic"
@@ -30,18 +30,20 @@ FORMAT = "anthropic"
 def read(source: Source, options: ReadOptions) -> Iterator[Item]:
     base = file_time(source)
     for label, record in json_records(source):
-        yield from guarded(source, label, session, record, options, base)
+        yield pending(source, label, session, record, options, base)
 
 
-def session(record: Any, options: ReadOptions, base: datetime) -> TranscriptSession:
+def session(
+    record: Any, options: ReadOptions, base: datetime, *, sink: EventSink | None = None
+) -> TranscriptSession:
     record = record_value(record)
     if isinstance(record, list):
         record = {"messages": record}  # a bare list of messages: one session
     if not isinstance(record, dict) or not isinstance(record.get("messages"), list):
         raise ValueError('expected an object with "messages"')
     session_id = str(record.get("id") or record_id("anthropic", record))
-    builder = ConversationBuilder(FORMAT, session_id, base)
-    for index, message in enumerate(record["messages"]):
+    builder = ConversationBuilder(FORMAT, session_id, base, sink=sink)
+    for index, message in drained(record["messages"]):
         role = message.get("role") if isinstance(message, dict) else None
         if role == "user":
             _user_turn(builder, message.get("content"))

@@ -20,7 +20,8 @@ from ..models import (
     FunctionResponse,
     Part,
 )
-from ._base import Item, ReadOptions, TranscriptSession, guarded, tool_response
+from ._base import Item, ReadOptions, TranscriptSession, pending
+from ._builder import EventSink, deliver, tool_response
 from ._json_stream import load_json
 from ._source import Source
 from ._sqlite import connect
@@ -46,7 +47,7 @@ def read(source: Source, options: ReadOptions) -> Iterator[Item]:
         for row in connection.execute("SELECT * FROM sessions ORDER BY app_name, user_id, id"):
             key = (row["app_name"], row["user_id"], row["id"])
             label = f"session {key[2]} (app {key[0]}, user {key[1]})"
-            yield from guarded(
+            yield pending(
                 source, label, _session, connection, row, key, app_states, user_states, options
             )
     finally:
@@ -76,6 +77,8 @@ def _session(
     app_states: dict[str, Any],
     user_states: dict[tuple[str, str], Any],
     options: ReadOptions,
+    *,
+    sink: EventSink | None = None,
 ) -> TranscriptSession:
     app, user, session_id = key
     state = dict(_json(row["state_json"], {}, "the session's state_json"))
@@ -93,7 +96,7 @@ def _session(
         user_id=options.user(user),
         session_id=session_id,
         state=state,
-        events=[_event(event, options) for event in rows],
+        events=deliver((_event(event, options) for event in rows), sink),
         created_at=_time(row["created_at"], options),
         last_update_time=_time(row["updated_at"], options),
         metadata={"source": {"format": FORMAT}},

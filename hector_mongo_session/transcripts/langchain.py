@@ -13,18 +13,17 @@ from bson import ObjectId, json_util
 from ..models import Part
 from ._base import (
     BadElement,
-    ConversationBuilder,
     Item,
     ReadOptions,
     RecordError,
     TranscriptSession,
     content_id,
     file_time,
-    function_call,
-    guarded,
     json_records,
+    pending,
     session_metadata,
 )
+from ._builder import ConversationBuilder, EventSink, drained, function_call
 from ._json_stream import json_error, load_json
 from ._source import Source
 
@@ -44,12 +43,15 @@ _CHUNK_TYPES = {
 def read(source: Source, options: ReadOptions) -> Iterator[Item]:
     """A JSON array of message dicts: one session."""
     text = source.whole()
-    yield from guarded(source, "record 1", _file, text, options, source)
+    yield pending(source, "record 1", _file, text, options, source)
 
 
-def _file(text: bytes, options: ReadOptions, source: Source) -> TranscriptSession:
+def _file(
+    text: bytes, options: ReadOptions, source: Source, *, sink: EventSink | None = None
+) -> TranscriptSession:
     messages = load_json(text)
-    return session(messages, content_id("langchain", text), options, file_time(source))
+    session_id = content_id("langchain", text)
+    return session(messages, session_id, options, file_time(source), sink=sink)
 
 
 def session(
@@ -60,12 +62,13 @@ def session(
     times: list[datetime] | None = None,
     *,
     format: str = FORMAT,
+    sink: EventSink | None = None,
 ) -> TranscriptSession:
     if not isinstance(messages, list):
         raise ValueError("expected a list of LangChain message dicts")
-    builder = ConversationBuilder(format, session_id, base)
+    builder = ConversationBuilder(format, session_id, base, sink=sink)
     system: list[str] = []
-    for index, message in enumerate(messages):
+    for index, message in drained(messages):
         when = {"timestamp": times[index]} if times else {}
         _message(builder, _normalised(message, index), system, index, when)
     metadata = session_metadata(format, system=system)
@@ -195,11 +198,16 @@ def read_mongodb(source: Source, options: ReadOptions) -> Iterator[Item]:
     for session_id, rows in sessions.items():
         rows.sort(key=lambda row: str(row[0]))  # ObjectIds sort by creation time
         label = f"session {session_id}"
-        yield from guarded(source, label, _history, session_id, rows, options, source)
+        yield pending(source, label, _history, session_id, rows, options, source)
 
 
 def _history(
-    session_id: str, rows: list[tuple[Any, str, Any]], options: ReadOptions, source: Source
+    session_id: str,
+    rows: list[tuple[Any, str, Any]],
+    options: ReadOptions,
+    source: Source,
+    *,
+    sink: EventSink | None = None,
 ) -> TranscriptSession:
     messages = []
     for _, label, history in rows:
@@ -211,4 +219,4 @@ def _history(
         row[0].generation_time if isinstance(row[0], ObjectId) else file_time(source)
         for row in rows
     ]
-    return session(messages, session_id, options, times[0], times, format=FORMAT_MONGODB)
+    return session(messages, session_id, options, times[0], times, format=FORMAT_MONGODB, sink=sink)

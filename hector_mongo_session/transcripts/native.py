@@ -27,10 +27,11 @@ from ._base import (
     ReadOptions,
     RecordError,
     TranscriptSession,
-    guarded,
     json_records,
+    pending,
     record_value,
 )
+from ._builder import EventSink, deliver
 from ._json_stream import json_error
 from ._source import Source
 
@@ -70,10 +71,12 @@ def is_native(first: Any) -> bool:
 
 def read(source: Source, options: ReadOptions) -> Iterator[Item]:
     for label, record in json_records(source):
-        yield from guarded(source, label, _session, record, options)
+        yield pending(source, label, _session, record, options)
 
 
-def _session(record: Any, options: ReadOptions) -> TranscriptSession:
+def _session(
+    record: Any, options: ReadOptions, *, sink: EventSink | None = None
+) -> TranscriptSession:
     if isinstance(record, RawLine):
         try:
             document = json_util.loads(record, json_options=_JSON)
@@ -93,7 +96,7 @@ def _session(record: Any, options: ReadOptions) -> TranscriptSession:
         user_id=options.user(document["user_id"]),
         session_id=document["session_id"],
         state=state,
-        events=[decode_event(event) for event in document.get("events", [])],
+        events=deliver((decode_event(event) for event in document.get("events", [])), sink),
         created_at=from_bson_datetime(document["created_at"]),
         last_update_time=from_bson_datetime(document["last_update_time"]),
         event_count=document.get("event_count"),

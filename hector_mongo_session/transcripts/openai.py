@@ -14,21 +14,19 @@ from datetime import datetime
 from typing import Any
 
 from .._agents_items import item_event
-from ..models import Blob, FileData, Part
+from ..models import Blob, Event, FileData, Part
 from ._base import (
-    NAMESPACE,
-    ConversationBuilder,
     Item,
     ReadOptions,
     TranscriptSession,
     file_time,
-    function_call,
-    guarded,
     json_records,
+    pending,
     record_id,
     record_value,
     session_metadata,
 )
+from ._builder import NAMESPACE, ConversationBuilder, EventSink, deliver, drained, function_call
 from ._source import Source
 from ._sqlite import connect
 
@@ -42,10 +40,12 @@ def read_chat(source: Source, options: ReadOptions) -> Iterator[Item]:
     """A messages array (one session), conversation objects, or JSONL (one per line)."""
     base = file_time(source)
     for label, record in json_records(source):
-        yield from guarded(source, label, chat_session, record, options, base)
+        yield pending(source, label, chat_session, record, options, base)
 
 
-def chat_session(record: Any, options: ReadOptions, base: datetime) -> TranscriptSession:
+def chat_session(
+    record: Any, options: ReadOptions, base: datetime, *, sink: EventSink | None = None
+) -> TranscriptSession:
     """A session from a messages list or a ``{"messages": [...], ...}`` object."""
     record = record_value(record)
     conversation: dict[str, Any] = {"messages": record} if isinstance(record, list) else record
@@ -53,9 +53,9 @@ def chat_session(record: Any, options: ReadOptions, base: datetime) -> Transcrip
         raise ValueError('expected a list of messages or an object with "messages"')
     source_id = conversation.get("id") or conversation.get("conversation_id")
     session_id = str(source_id) if source_id else record_id("openai", record)
-    builder = ConversationBuilder(FORMAT_CHAT, session_id, base)
+    builder = ConversationBuilder(FORMAT_CHAT, session_id, base, sink=sink)
     system: list[str] = []
-    for index, message in enumerate(conversation["messages"]):
+    for index, message in drained(conversation["messages"]):
         if not isinstance(message, dict) or "role" not in message:
             raise ValueError(f"message {index} has no role")
         _chat_message(builder, message, system, index)
@@ -191,7 +191,7 @@ def read_agents_sqlite(source: Source, options: ReadOptions) -> Iterator[Item]:
                 "WHERE session_id = ? ORDER BY id",
                 (session_id,),
             ).fetchall()
-            yield from guarded(
+            yield pending(
                 source,
                 f"session {session_id}",
                 _agents_session,
@@ -211,11 +211,26 @@ def _agents_session(
     created: str,
     updated: str,
     options: ReadOptions,
+    *,
+    sink: EventSink | None = None,
 ) -> TranscriptSession:
     """The session's items, each stored as the Agents SDK adapter stores an item (verbatim,
     in a data part of its own event), so that ``OpenAIAgentsSession.get_items`` returns
     what ``SQLiteSession.get_items`` did; times are the rows' (whole seconds, UTC)."""
-    events = []
+    return TranscriptSession(
+        app_name=options.app(),
+        user_id=options.user(),
+        session_id=session_id,
+        events=deliver(_agent_events(session_id, rows, options), sink),
+        created_at=_sqlite_time(created, options),
+        last_update_time=_sqlite_time(updated, options),
+        metadata=session_metadata(FORMAT_AGENTS),
+    )
+
+
+def _agent_events(
+    session_id: str, rows: list[tuple[int, str, str]], options: ReadOptions
+) -> Iterator[Event]:
     for row_id, data, created_at in rows:
         try:
             item = json.loads(data)
@@ -225,13 +240,4 @@ def _agents_session(
             raise ValueError(f"message row {row_id} is not an item (a JSON object)")
         event_id = str(uuid.uuid5(NAMESPACE, f"{FORMAT_AGENTS}/{session_id}/{row_id}"))
         timestamp = _sqlite_time(created_at, options)
-        events.append(item_event(item, id=event_id, timestamp=timestamp))
-    return TranscriptSession(
-        app_name=options.app(),
-        user_id=options.user(),
-        session_id=session_id,
-        events=events,
-        created_at=_sqlite_time(created, options),
-        last_update_time=_sqlite_time(updated, options),
-        metadata=session_metadata(FORMAT_AGENTS),
-    )
+        yield item_event(item, id=event_id, timestamp=timestamp)

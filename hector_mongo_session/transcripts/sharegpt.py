@@ -10,18 +10,17 @@ from typing import Any
 
 from ..models import Part
 from ._base import (
-    ConversationBuilder,
     Item,
     ReadOptions,
     TranscriptSession,
     file_time,
-    function_call,
-    guarded,
     json_records,
+    pending,
     record_id,
     record_value,
     session_metadata,
 )
+from ._builder import ConversationBuilder, EventSink, drained, function_call
 from ._source import Source
 
 FORMAT = "sharegpt"
@@ -33,17 +32,19 @@ _MODEL = {"gpt", "assistant", "chatgpt", "bing", "bard", "model"}
 def read(source: Source, options: ReadOptions) -> Iterator[Item]:
     base = file_time(source)
     for label, record in json_records(source):
-        yield from guarded(source, label, session, record, options, base)
+        yield pending(source, label, session, record, options, base)
 
 
-def session(record: Any, options: ReadOptions, base: datetime) -> TranscriptSession:
+def session(
+    record: Any, options: ReadOptions, base: datetime, *, sink: EventSink | None = None
+) -> TranscriptSession:
     record = record_value(record)
     if not isinstance(record, dict) or not isinstance(record.get("conversations"), list):
         raise ValueError('expected an object with "conversations"')
     session_id = str(record.get("id") or record_id("sharegpt", record))
-    builder = ConversationBuilder(FORMAT, session_id, base)
+    builder = ConversationBuilder(FORMAT, session_id, base, sink=sink)
     system = [record["system"]] if record.get("system") else []
-    for index, turn in enumerate(record["conversations"]):
+    for index, turn in drained(record["conversations"]):
         speaker, value = turn.get("from"), turn.get("value")
         if not isinstance(value, str):
             raise ValueError(f"turn {index} has no text value")
