@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import re
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from hector_mongo_session.cli import commands as cli
-from hector_mongo_session.transcripts import read
+from hector_mongo_session.transcripts import import_sessions, read
 
 FIXTURES = Path(__file__).parent / "fixtures" / "transcripts"
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "public"
@@ -83,6 +84,24 @@ def test_a_duplicate_record_is_skipped_whatever_the_batch_size(
     assert "20 sessions imported" in captured.out
     assert "0 failed, 1 duplicates skipped" in captured.out
     assert "skipped: chats.jsonl: line 18: duplicate of line 17, skipped" in captured.err
+
+
+def test_millions_of_bad_records_keep_a_thousand_and_count_them_all(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A report that held every bad record of a bad file would grow without bound.
+    good = json.dumps({"id": "c1", "messages": [{"role": "user", "content": "hi"}]})
+    bad = ["{not json"] * 2500
+    (workdir / "chats.jsonl").write_text("\n".join([good, *bad]) + "\n", encoding="utf-8")
+    assert cli.main(["import", "--format", "openai-chat", "chats.jsonl"]) == 1
+    captured = capsys.readouterr()
+    assert "1 sessions imported (1 events), 0 already present, 2500 failed" in captured.out
+    assert captured.err.count("  failed: chats.jsonl: line ") == 1000
+    assert "  failed: ... and 1500 more not shown" in captured.err
+    report = asyncio.run(
+        import_sessions(None, read(workdir / "chats.jsonl", "openai-chat"), dry_run=True)
+    )
+    assert (len(report.failed), report.failed.total, report.failed.more) == (1000, 2500, 1500)
 
 
 def test_the_same_id_with_other_content_fails_the_second_copy(

@@ -53,12 +53,15 @@ async def import_files(args: argparse.Namespace, service: MongoSessionService | 
             continue
         report = await _import_one(args, service, reader)
         print(f"{reader.source.name} ({reader.format}): {report.summary()}")
-        for skipped in report.skipped:
-            print(f"  skipped: {skipped}", file=sys.stderr)
-        for failure in report.failed:
-            print(f"  failed: {failure}", file=sys.stderr)
-        for conflict in report.conflicts:
-            print(f"  conflict: {conflict}", file=sys.stderr)
+        for label, errors in (
+            ("skipped", report.skipped),
+            ("failed", report.failed),
+            ("conflict", report.conflicts),
+        ):
+            for record in errors:
+                print(f"  {label}: {record}", file=sys.stderr)
+            if errors.more:
+                print(f"  {label}: ... and {errors.more} more not shown", file=sys.stderr)
         outcomes.append(_Outcome(reader.source.name, reader.format, report))
         if not report.ok:
             status = max(status, 1)
@@ -116,9 +119,9 @@ def _totals(outcomes: list[_Outcome], *, dry_run: bool) -> None:
             report.imported + report.replaced,
             report.events,
             report.present,
-            len(report.skipped),
-            len(report.conflicts),
-            len(report.failed),
+            report.skipped.total,
+            report.conflicts.total,
+            report.failed.total,
         ]
         sums = [a + b for a, b in zip(sums, counts, strict=True)]
         rows.append([outcome.name, outcome.format, *(str(n) for n in counts)])

@@ -36,7 +36,14 @@ from ..errors import InvalidArgumentError, SessionError
 from ..requests import DeleteRequest
 from ..service import SessionService
 from ..snapshot import SessionSnapshot, encode_snapshot, events_fingerprint, held_events
-from ._base import ReadOptions, RecordError, TranscriptReader, TranscriptSession, encoded_sessions
+from ._base import (
+    ReadOptions,
+    RecordError,
+    RecordErrors,
+    TranscriptReader,
+    TranscriptSession,
+    encoded_sessions,
+)
 from ._formats import FORMATS, check, detect, sessions_in_file
 from ._source import Source, UnreadableFileError
 from .native import dumps
@@ -45,6 +52,7 @@ __all__ = [
     "FORMATS",
     "ImportReport",
     "RecordError",
+    "RecordErrors",
     "TranscriptReader",
     "TranscriptSession",
     "UnreadableFileError",
@@ -123,10 +131,12 @@ class ImportReport:
     """Sessions already stored (same ids): left as they were."""
     events: int = 0
     """Events in the imported sessions."""
-    failed: list[RecordError] = field(default_factory=list)
-    skipped: list[RecordError] = field(default_factory=list)
+    failed: RecordErrors = field(default_factory=RecordErrors)
+    """Records that could not be read or stored (the first thousand; ``failed.total``
+    says how many)."""
+    skipped: RecordErrors = field(default_factory=RecordErrors)
     """Second copies of a session earlier in the same input (``duplicate of line 17``)."""
-    conflicts: list[RecordError] = field(default_factory=list)
+    conflicts: RecordErrors = field(default_factory=RecordErrors)
     """Sessions stored already under the same ids with other content (left as they were,
     unless ``on_conflict="replace"``)."""
     replaced: int = 0
@@ -150,16 +160,16 @@ class ImportReport:
 
     def summary(self) -> str:
         verb = "valid" if self.dry_run else "imported"
-        skipped = f", {len(self.skipped)} duplicates skipped" if self.skipped else ""
+        skipped = f", {self.skipped.total} duplicates skipped" if self.skipped else ""
         if self.conflicts:
-            skipped += f", {len(self.conflicts)} in conflict"
+            skipped += f", {self.conflicts.total} in conflict"
         if self.replaced:
             skipped += f", {self.replaced} replaced"
         if self.stopped:
             skipped += ", stopped at the first conflict"
         return (
             f"{self.imported} sessions {verb} ({self.events} events), {self.present} already "
-            f"present, {len(self.failed)} failed{skipped} in {self.seconds:.2f}s "
+            f"present, {self.failed.total} failed{skipped} in {self.seconds:.2f}s "
             f"({self.sessions_per_second:.0f} sessions/s, {self.events_per_second:.0f} events/s)"
         )
 
@@ -270,7 +280,9 @@ async def import_sessions(
             await store()
     if batch:
         await store()
-    report.failed[:0] = getattr(sessions, "errors", [])
+    # The reader's errors come first: they were met first.
+    failed, report.failed = report.failed, RecordErrors(getattr(sessions, "errors", []))
+    report.failed.extend(failed)
     report.seconds = time.perf_counter() - started
     return report
 

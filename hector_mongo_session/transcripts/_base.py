@@ -47,6 +47,35 @@ class RecordError:
         return f"{self.file}: {self.record}: {self.reason}"
 
 
+class RecordErrors(list[RecordError]):
+    """Record errors as an import meets them: the first :attr:`KEPT` in the list, all of
+    them counted in :attr:`total` (an import of millions of bad records holds a
+    thousand, not millions)."""
+
+    KEPT = 1000
+
+    def __init__(self, errors: Iterable[RecordError] = ()) -> None:
+        super().__init__()
+        self.total = 0
+        """How many errors there were, kept or not."""
+        self.extend(errors)
+
+    def append(self, error: RecordError) -> None:
+        self.total += 1
+        if len(self) < self.KEPT:
+            super().append(error)
+
+    def extend(self, errors: Iterable[RecordError]) -> None:
+        for error in errors:
+            self.append(error)
+        self.total += getattr(errors, "more", 0)
+
+    @property
+    def more(self) -> int:
+        """Errors counted but not kept."""
+        return self.total - len(self)
+
+
 @dataclass(frozen=True)
 class ReadOptions:
     """How to fill in what a source does not say."""
@@ -91,7 +120,8 @@ class TranscriptReader(Iterable[TranscriptSession]):
         self._sessions_in_file = sessions_in_file
         self.path = source.path or Path("-")
         self.format = format
-        self.errors: list[RecordError] = []
+        self.errors = RecordErrors()
+        self._failed_records = 0
         self.sessions = 0
         """Sessions read so far."""
         self._items = items
@@ -110,6 +140,7 @@ class TranscriptReader(Iterable[TranscriptSession]):
                     item = built
                 if isinstance(item, RecordError):
                     self.errors.append(item)
+                    self._failed_records += bool(item.record)
                     continue
                 self.sessions += 1
                 yield item if events is None else with_encoded_events(item, events)
@@ -133,7 +164,7 @@ class TranscriptReader(Iterable[TranscriptSession]):
     def done(self) -> int:
         """How much has been read so far, in :attr:`unit`."""
         if self._sessions_in_file is not None:
-            return self.sessions + sum(1 for error in self.errors if error.record)
+            return self.sessions + self._failed_records
         return self.source.position()
 
     def close(self) -> None:
