@@ -40,6 +40,7 @@ from .session import Details, Events, Session, StoredShape, Usage
 from .state import merge_scopes, split_by_scope
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_TOKENS = ("input_tokens", "output_tokens", "total_tokens")
 
 
 def _count(value: Any) -> int:
@@ -118,7 +119,8 @@ def build_session(
         window_sizes: the sizes of the window's events (``event_bytes``), when read;
             else ``events_stored`` and ``events_bytes`` give the window's totals.
         shared_keys: the ``app:``/``user:`` keys of the two buckets, decoded and
-            prefixed already (:func:`prefixed_shared_keys`: a page of sessions decodes them once).
+            prefixed already (:func:`prefixed_shared_keys`; a page of sessions decodes
+            them once).
     """
     if window_sizes is not None:
         events_stored, events_bytes = len(window_sizes), sum(window_sizes)
@@ -171,14 +173,11 @@ def _details(
         document_id=document.get("_id"),
         archive_expire_at=document.get("archive_expire_at"),
     )
-    tokens = document.get("usage")
-    archived_bytes = document.get("archived_bytes")
-    usage = _usage_model(
+    tokens = document.get("usage") or {}
+    usage = new_usage(
         {
-            "input_tokens": _count(tokens.get("input_tokens")) if tokens else 0,
-            "output_tokens": _count(tokens.get("output_tokens")) if tokens else 0,
-            "total_tokens": _count(tokens.get("total_tokens")) if tokens else 0,
-            "stored_bytes": events_bytes + (_count(archived_bytes) if archived_bytes else 0),
+            **{name: _count(tokens.get(name)) for name in _TOKENS},
+            "stored_bytes": events_bytes + _count(document.get("archived_bytes")),
         }
     )
     metadata = document.get("metadata")
@@ -198,7 +197,9 @@ def prefixed_shared_keys(
     return merge_scopes({}, decode_state(app_state), decode_state(user_state))
 
 
-_usage_model = builder(Usage)
+new_usage = builder(Usage)
+"""A :class:`Usage` of counts checked already (stored ones, sums of them), built
+without validating them again: every read and every append makes one."""
 
 
 def encode_page_token(last_update_time: datetime, user_id: str, session_id: str) -> str:

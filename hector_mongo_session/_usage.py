@@ -22,11 +22,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._append import AppendPlan
-from ._decode import builder
-from .session import Session, Usage
+from ._core import new_usage
+from .session import Session
 
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "total_tokens")
-_usage_model = builder(Usage)
 
 
 def _count(value: Any) -> int:
@@ -90,8 +89,7 @@ def record_append(session: Session, plan: AppendPlan) -> None:
     """Add a stored append's tokens and bytes to the handle's ``usage``."""
     tokens = tokens_of(plan.event_documents)
     usage = session.usage
-    # Sums of counts checked already: built without validating them again (every append).
-    session.usage = _usage_model(
+    session.usage = new_usage(
         {
             "input_tokens": usage.input_tokens + tokens.get("input_tokens", 0),
             "output_tokens": usage.output_tokens + tokens.get("output_tokens", 0),
