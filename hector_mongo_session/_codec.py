@@ -245,7 +245,15 @@ def decode_merged_state(
     user: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
     """The state a caller sees: stored session, app and user buckets, app/user prefixed."""
-    return merge_scopes(decode_state(session), decode_state(app), decode_state(user))
+    return {**decode_state(session), **prefixed_shared_keys(app, user)}
+
+
+def prefixed_shared_keys(
+    app_state: Mapping[str, Any] | None, user_state: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The ``app:`` and ``user:`` keys of two stored shared buckets, as a session's state
+    shows them (decoded, prefixed)."""
+    return merge_scopes({}, decode_state(app_state), decode_state(user_state))
 
 
 def encode_delta(delta: Mapping[str, Any], where: str) -> tuple[dict[str, Any], list[str]]:

@@ -19,6 +19,7 @@ from typing import Any
 from ._codec import (
     decode_state,
     encode_delta,
+    prefixed_shared_keys,
     session_document,
 )
 from ._decode import builder
@@ -37,7 +38,7 @@ from ._window import window_start
 from .errors import InvalidArgumentError, StaleSessionError
 from .requests import CreateRequest
 from .session import Details, Events, Session, StoredShape, Usage
-from .state import merge_scopes, split_by_scope
+from .state import split_by_scope
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _TOKENS = ("input_tokens", "output_tokens", "total_tokens")
@@ -187,14 +188,6 @@ def _details(
         usage=usage,
         stored=stored,
     )
-
-
-def prefixed_shared_keys(
-    app_state: Mapping[str, Any], user_state: Mapping[str, Any]
-) -> dict[str, Any]:
-    """The ``app:`` and ``user:`` keys of two stored shared buckets, as a session's state
-    shows them (decoded, prefixed)."""
-    return merge_scopes({}, decode_state(app_state), decode_state(user_state))
 
 
 new_usage = builder(Usage)

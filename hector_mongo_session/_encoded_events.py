@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from array import array
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import bson
@@ -21,6 +21,7 @@ from bson.int64 import Int64
 
 from ._codec import checked_state_delta, encode_event
 from ._usage import event_tokens
+from ._values import from_bson_datetime
 from ._window import Bucket, bucket_document, bucket_ranges
 from .errors import InvalidArgumentError
 from .models import Event
@@ -176,7 +177,7 @@ class ArchiveBuckets:
 
 
 def _aware(milliseconds: int) -> datetime:
-    return (_EPOCH + milliseconds * _MILLISECOND).replace(tzinfo=timezone.utc)
+    return from_bson_datetime(_EPOCH + milliseconds * _MILLISECOND)
 
 
 def _plain_ints(value: Any) -> Any:

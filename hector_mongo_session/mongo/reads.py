@@ -8,13 +8,12 @@ import builtins
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from .._codec import decode_event, with_seqs
+from .._codec import decode_event, prefixed_shared_keys, with_seqs
 from .._core import (
     build_session,
     decode_page_token,
     encode_page_token,
     expect,
-    prefixed_shared_keys,
 )
 from .._model import check_id
 from .._retention import alive, current_time
@@ -214,7 +213,7 @@ class Reader:
         # Every session of a page shows the same app keys, and those of one user the
         # same user keys: decoded once per page and user, not once per session.
         shared_keys = {
-            user: prefixed_shared_keys(app_state or {}, user_states.get(user) or {})
+            user: prefixed_shared_keys(app_state, user_states.get(user))
             for user in {document["user_id"] for document in page}
         }
         sessions = [
