@@ -33,12 +33,35 @@ __all__ = ["builder", "decode_event"]
 M = TypeVar("M", bound=BaseModel)
 
 _new = object.__new__
-_set = object.__setattr__
-# The slots pydantic keeps beside ``__dict__``, set through their descriptors (cheaper
-# than ``object.__setattr__`` by name).
+# ``__dict__`` and the slots pydantic keeps beside it, set through their descriptors
+# (cheaper than ``object.__setattr__`` by name, which a model's own ``__setattr__`` needs).
+_set_dict = BaseModel.__dict__["__dict__"].__set__
 _set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
 _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
 _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+
+
+def _instance(cls: type[M], values: dict[str, Any], fields_set: set[str]) -> M:
+    """A bare ``cls`` holding ``values`` (every field) with ``fields_set`` as given."""
+    model = _new(cls)
+    _set_dict(model, values)
+    _set_fields_set(model, fields_set)
+    _set_extra(model, None)
+    _set_private(model, None)
+    return model
+
+
+def _defaults(cls: type[BaseModel]) -> tuple[dict[str, Any], tuple[tuple[str, Any], ...]]:
+    """``cls``'s fields with their plain defaults (``None`` where a factory makes the
+    default), and the fields whose default a factory makes."""
+    template: dict[str, Any] = {}
+    factories: list[tuple[str, Callable[[], Any]]] = []
+    for name, field in cls.model_fields.items():
+        factory: Any = field.default_factory
+        template[name] = None if factory is not None else field.default
+        if factory is not None:
+            factories.append((name, _empty_actions if factory is EventActions else factory))
+    return template, tuple(factories)
 
 
 def builder(cls: type[M]) -> Callable[[Mapping[str, Any]], M]:
@@ -49,53 +72,45 @@ def builder(cls: type[M]) -> Callable[[Mapping[str, Any]], M]:
     as they are: the caller replaces, in the instance's ``__dict__``, those that need
     decoding.
     """
-    template: dict[str, Any] = {}
-    factories: list[tuple[str, Callable[[], Any]]] = []
-    for name, field in cls.model_fields.items():
-        factory: Any = field.default_factory
-        template[name] = None if factory is not None else field.default
-        if factory is not None:
-            factories.append((name, _empty_actions if factory is EventActions else factory))
-    fixed = tuple(factories)
+    template, factories = _defaults(cls)
 
     def build(data: Mapping[str, Any]) -> M:
         values = {**template, **data}
-        for name, make in fixed:
+        for name, make in factories:
             if name not in data:
                 values[name] = make()
-        model = _new(cls)
-        _set(model, "__dict__", values)
-        _set_fields_set(model, set(data))
-        _set_extra(model, None)
-        _set_private(model, None)
-        return model
+        return _instance(cls, values, set(data))
 
     return build
 
 
 def _empty_actions() -> EventActions:
-    return _actions_model({})
+    values = _ACTIONS.copy()
+    for name, make in _ACTIONS_FACTORIES:
+        values[name] = make()
+    return _instance(EventActions, values, set())
 
 
-_actions_model = builder(EventActions)
-_event_model = builder(Event)
-_content_model = builder(Content)
+_ACTIONS, _ACTIONS_FACTORIES = _defaults(EventActions)
+_EVENT, _EVENT_FACTORIES = _defaults(Event)
+_PART, _PART_FACTORIES = _defaults(Part)
+_CONTENT = _defaults(Content)[0]  # its one factory makes ``parts``, which is always set
 _part_model = builder(Part)
 _call_model = builder(FunctionCall)
 _response_model = builder(FunctionResponse)
 _blob_model = builder(Blob)
 _file_model = builder(FileData)
 
-_EVENT_KEYS = frozenset(Event.model_fields)
-
 
 def decode_event(doc: Mapping[str, Any]) -> Event | None:
     """The :class:`Event` of a stored document, or ``None`` when the document has a
     field this release does not know (the caller then validates it in full)."""
-    if not _EVENT_KEYS.issuperset(doc):
+    values = {**_EVENT, **doc}
+    if len(values) != len(_EVENT):  # the document has a field that is not the model's
         return None
-    event = _event_model(doc)
-    values = event.__dict__
+    for name, make in _EVENT_FACTORIES:
+        if name not in doc:
+            values[name] = make()
     timestamp = values["timestamp"]
     if timestamp.tzinfo is not timezone.utc:
         values["timestamp"] = from_bson_datetime(timestamp)
@@ -104,27 +119,32 @@ def decode_event(doc: Mapping[str, Any]) -> Event | None:
         values["seq"] = int(seq)
     content = values["content"]
     if content is not None:
-        values["content"] = _content_model(
-            {"role": content["role"], "parts": [_part(part) for part in content["parts"]]}
-        )
+        values["content"] = _content(content)
     if "actions" in doc:
         values["actions"] = _actions(doc["actions"])
     if values["custom_metadata"] is not None:
         values["custom_metadata"] = decode_value(values["custom_metadata"])
     if "long_running_tool_ids" in doc:
         values["long_running_tool_ids"] = list(values["long_running_tool_ids"])
-    return event
+    return _instance(Event, values, set(doc))
+
+
+def _content(doc: Mapping[str, Any]) -> Content:
+    values = {**_CONTENT, **doc}
+    values["parts"] = [_part(part) for part in doc.get("parts", ())]
+    return _instance(Content, values, set(doc))
 
 
 def _part(doc: Mapping[str, Any]) -> Part:
-    part = _part_model(doc)
-    if "text" not in doc or len(doc) > 1:  # other kinds hold sub-documents to decode
-        values = part.__dict__
-        for name, decode in _PART_DECODERS.items():
-            value = values[name]
-            if value is not None:
-                values[name] = decode(value)
-    return part
+    values = {**_PART, **doc}
+    for name, make in _PART_FACTORIES:
+        if name not in doc:
+            values[name] = make()
+    for name, value in doc.items():
+        decode = _PART_DECODERS.get(name)
+        if decode is not None:
+            values[name] = decode(value)
+    return _instance(Part, values, set(doc))
 
 
 def _call(doc: Mapping[str, Any]) -> FunctionCall:
@@ -142,12 +162,10 @@ def _response(doc: Mapping[str, Any]) -> FunctionResponse:
 
 
 def _actions(doc: Mapping[str, Any]) -> EventActions:
-    actions = _actions_model(doc)
-    values = actions.__dict__
-    for name in ("state_delta", "artifact_delta"):
-        if name in doc:
-            values[name] = decode_value(doc[name])
-    return actions
+    values = {**_ACTIONS, **doc}
+    for name, make in _ACTIONS_FACTORIES:  # the free-form maps (state and artifact deltas)
+        values[name] = decode_value(doc[name]) if name in doc else make()
+    return _instance(EventActions, values, set(doc))
 
 
 def _blob(doc: Mapping[str, Any]) -> Blob:
