@@ -129,7 +129,7 @@ def build_session(
         id=document["session_id"],
         app_name=document["app_name"],
         user_id=document["user_id"],
-        events=Events(documents=event_documents),
+        events=Events._stored(event_documents),
         last_update_time=from_bson_datetime(document["last_update_time"]),
         revision=document["revision"],
         event_count=document["event_count"],

@@ -32,6 +32,13 @@ class Events(Sequence[Event]):
     ) -> None:
         self._items: list[Event | Mapping[str, Any]] = [*events, *documents]
 
+    @classmethod
+    def _stored(cls, documents: Iterable[Mapping[str, Any]]) -> Events:
+        """Events of stored documents (a read makes one per session: a list page fifty)."""
+        events = cls.__new__(cls)
+        events._items = list(documents)
+        return events
+
     def _at(self, index: int) -> Event:
         item = self._items[index]
         if isinstance(item, Event):

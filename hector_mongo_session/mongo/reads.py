@@ -22,7 +22,6 @@ from .._window import archive_span, combine_events, window_start
 from ..errors import SessionNotFoundError
 from ..models import Event
 from ..requests import GetRequest, GetResponse, ListRequest, ListResponse
-from ..session import Session
 from .archive import Archive
 from .driver import aggregate, call
 from .queries import (
@@ -98,8 +97,12 @@ class Reader:
             events = combine_events(
                 archived, events, num_recent_events=request.num_recent_events, after=after
             )
-        session = _session_of(
-            document, events, app_state, user_state, sizes=document["event_bytes"]
+        session = build_session(
+            document,
+            app_state=app_state,
+            user_state=user_state,
+            event_documents=events,
+            window_sizes=builtins.list(document["event_bytes"]),
         )
         return GetResponse(session=session)
 
@@ -188,7 +191,10 @@ class Reader:
             pipeline += self._lookups(app_name)
             found = await aggregate(self._sessions, pipeline, "list")
             app_state = looked_up(found[0], "app") if found else None
-            user_states = {document["user_id"]: looked_up(document, "user") for document in found}
+            user_states = {}
+            for document in found:  # a page mostly shows one user: their state once
+                if document["user_id"] not in user_states:
+                    user_states[document["user_id"]] = looked_up(document, "user")
         elif request.user_id is None:
             found, app_state = await asyncio.gather(
                 aggregate(self._sessions, pipeline, "list"),
@@ -217,34 +223,16 @@ class Reader:
             for user in {document["user_id"] for document in page}
         }
         sessions = [
-            _session_of(
+            build_session(
                 document,
-                [],
-                app_state,
-                user_states.get(document["user_id"]),
+                app_state=app_state,
+                user_state=user_states.get(document["user_id"]),
+                event_documents=(),
+                window_sizes=None,
+                events_stored=document.get("events_stored"),
+                events_bytes=document.get("events_bytes"),
                 shared_keys=shared_keys[document["user_id"]],
             )
             for document in page
         ]
         return ListResponse(sessions=sessions, next_page_token=next_token)
-
-
-def _session_of(
-    document: Mapping[str, Any],
-    events: builtins.list[Mapping[str, Any]],
-    app_state: Mapping[str, Any] | None,
-    user_state: Mapping[str, Any] | None,
-    *,
-    sizes: builtins.list[int] | None = None,
-    shared_keys: Mapping[str, Any] | None = None,
-) -> Session:
-    return build_session(
-        document,
-        app_state=app_state,
-        user_state=user_state,
-        event_documents=events,
-        window_sizes=None if sizes is None else builtins.list(sizes),
-        events_stored=document.get("events_stored"),
-        events_bytes=document.get("events_bytes"),
-        shared_keys=shared_keys,
-    )
