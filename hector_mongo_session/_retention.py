@@ -28,6 +28,11 @@ if TYPE_CHECKING:
     from .snapshot import EncodedSnapshot
 
 
+MAX_RETENTION = timedelta(days=365_000)
+"""The longest retention: a write's time plus twice it (the archive's horizon) must be a
+date Python and BSON hold (before the year 10000), for writes centuries from now too."""
+
+
 @dataclass(frozen=True)
 class Retention:
     """How long sessions are kept after their last write."""
@@ -40,6 +45,11 @@ class Retention:
             return None
         if not isinstance(retention, timedelta) or retention <= timedelta(0):
             raise InvalidArgumentError(f"retention must be a positive timedelta, got {retention!r}")
+        if retention > MAX_RETENTION:
+            raise InvalidArgumentError(
+                f"retention must be at most {MAX_RETENTION.days} days (about 1000 years), got "
+                f"{retention!r}; None keeps sessions forever"
+            )
         return cls(retention)
 
     def stamp(self, now: datetime, horizon: datetime | None) -> dict[str, Any]:

@@ -28,8 +28,16 @@ from .session import Session
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "total_tokens")
 
 
+MAX_EVENT_TOKENS = 2**32 - 1
+"""The largest token count of one event that is counted. No model reports more, and the
+session's counters (BSON 64-bit integers, summed by ``$inc``) could then only overflow
+past 2**31 events: a larger count would make MongoDB refuse the append, an import fail."""
+
+
 def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_EVENT_TOKENS:
+        return value
+    return 0
 
 
 def event_tokens(document: Mapping[str, Any]) -> dict[str, int]:

@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 
 from hector_mongo_session import (
+    InvalidArgumentError,
     ListRequest,
     MongoSessionService,
     SessionNotFoundError,
     utc_now,
 )
+from hector_mongo_session._retention import MAX_RETENTION
 
 from .conftest import MONGO_BACKENDS, MakeService
 from .helpers import APP, create, raw_documents, reload, text_event
@@ -117,6 +119,19 @@ async def test_without_retention_nothing_expires(service: Any) -> None:
     await create(service)
     [document] = (await raw_documents(service))["sessions"]
     assert "expire_at" not in document
+
+
+@pytest.mark.parametrize("retention", [timedelta.max, timedelta(days=3_000_000)])
+async def test_a_retention_past_the_year_9999_is_refused_up_front(
+    make_service: MakeService, retention: timedelta
+) -> None:
+    # Accepted, it made every create and append raise a raw OverflowError (expire_at is
+    # the write's time plus retention, the archive's horizon plus twice that).
+    with pytest.raises(InvalidArgumentError, match="retention"):
+        make_service(retention=retention)
+    longest = make_service(retention=MAX_RETENTION)
+    session = await create(longest)
+    await longest.append_event(session, text_event("hi"))
 
 
 @pytest.mark.parametrize("mongo_database", MONGO_BACKENDS, indirect=True)

@@ -10,6 +10,7 @@ from google.adk.events import Event as AdkEvent
 from google.genai import types
 
 from hector_mongo_session import (
+    GetRequest,
     ListRequest,
     MongoSessionService,
     SessionService,
@@ -96,6 +97,29 @@ async def test_imports_count_usage_and_bytes(make_service: MakeService) -> None:
     assert listed.usage == Usage(
         input_tokens=150, output_tokens=15, total_tokens=165, stored_bytes=stored_bytes
     )
+
+
+async def test_a_token_count_no_model_reports_never_makes_events_unstorable(
+    make_service: MakeService,
+) -> None:
+    # Two events each claiming 2**63 - 1 tokens would take the session's counters past
+    # BSON's 64-bit integers: MongoDB refused the second append, an import raised
+    # OverflowError. Such a count is not counted; the events are stored as they are.
+    service = make_service()
+    absurd = {"input_tokens": 2**63 - 1, "output_tokens": 3, "total_tokens": 2**62}
+    session = await create(service)
+    for _ in range(2):
+        await service.append_event(session, _openai_reply(absurd))
+    expected_tokens = Usage(output_tokens=6).model_dump(exclude={"stored_bytes"})
+    reloaded = await reload(service, session)
+    assert len(reloaded.events) == 2
+    assert reloaded.usage.model_dump(exclude={"stored_bytes"}) == expected_tokens
+    events = [_openai_reply(absurd) for _ in range(2)]
+    snapshot = SessionSnapshot(app_name=APP, user_id=USER, session_id="imported", events=events)
+    assert await service.import_snapshots([snapshot]) == ["imported"]
+    request = GetRequest(app_name=APP, user_id=USER, session_id="imported")
+    imported = (await service.get(request)).session
+    assert imported.usage.model_dump(exclude={"stored_bytes"}) == expected_tokens
 
 
 @pytest.mark.parametrize("mongo_database", MONGO_BACKENDS, indirect=True)

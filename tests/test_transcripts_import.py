@@ -83,6 +83,37 @@ async def test_a_session_the_store_refuses_is_reported_and_the_rest_imported(
     assert "16777216" in report.failed[0].reason
 
 
+async def test_a_line_holding_a_bson_type_we_do_not_store_is_a_bad_record(
+    service: SessionService, tmp_path: Path
+) -> None:
+    # Extended JSON can name any BSON type ({"$oid": ...}); an edited or foreign line may
+    # put one in state or metadata: that record fails with the reason, the others import.
+    good = {
+        "format": "hector-mongo-session",
+        "version": 1,
+        "app_name": "a",
+        "user_id": "u",
+        "created_at": {"$date": "2024-01-01T00:00:00Z"},
+        "last_update_time": {"$date": "2024-01-01T00:00:00Z"},
+        "state": {},
+        "events": [],
+    }
+    oid = {"$oid": "5f0000000000000000000000"}
+    lines = [
+        good | {"session_id": "in-state", "state": {"o": oid}},
+        good | {"session_id": "in-metadata", "metadata": {"d": {"$numberDecimal": "1.5"}}},
+        good | {"session_id": "fine"},
+    ]
+    path = tmp_path / "edited.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    for dry_run in (True, False):
+        report = await import_sessions(None if dry_run else service, read(path), dry_run=dry_run)
+        assert report.imported == 1
+        assert [e.record for e in report.failed] == ["line 1", "line 2"]
+        assert "ObjectId cannot be stored" in report.failed[0].reason
+        assert "Decimal128 cannot be stored" in report.failed[1].reason
+
+
 async def test_a_dry_run_validates_without_a_service(tmp_path: Path) -> None:
     report = await import_sessions(
         None, read(FIXTURES / "anthropic_conversation.json"), dry_run=True

@@ -30,6 +30,8 @@ from datetime import timezone, tzinfo
 from pathlib import Path
 from typing import BinaryIO, Literal
 
+from pydantic_core import PydanticSerializationError
+
 from .._window import DEFAULT_MAX_EVENTS, WindowBounds
 from .._window import DEFAULT_MAX_WINDOW_BYTES as MAX_WINDOW
 from ..errors import InvalidArgumentError, SessionError
@@ -306,10 +308,13 @@ def _repeated(
     Kept per session: two 64-bit digests and the first copy's label, whatever its size.
     """
     key = _digest(snapshot.app_name, snapshot.user_id, snapshot.session_id)
-    content = _digest(
-        snapshot.model_dump_json(exclude={"source_file", "source_record"}, round_trip=True),
-        events_fingerprint(snapshot),
-    )
+    try:
+        dumped = snapshot.model_dump_json(exclude={"source_file", "source_record"}, round_trip=True)
+    except PydanticSerializationError:
+        # A value no JSON holds (an ObjectId from an Extended JSON line, say): storing it
+        # fails too, and reports this record with the reason.
+        return False
+    content = _digest(dumped, events_fingerprint(snapshot))
     file, record = _where(snapshot)
     first = seen.get(key)
     if first is None:
