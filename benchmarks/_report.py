@@ -81,7 +81,7 @@ def markdown(results: dict[str, Any]) -> str:
         here = [name for name in systems if any(row["system"] == name for row in rows)]
         out.append(
             f"\n**{operation}** — commands / client CPU µs, median (min-max) / bytes "
-            "sent+received; ours ÷ bare driver CPU\n"
+            "sent+received; ours ÷ bare driver CPU (median of the rounds' ratios)\n"
         )
         out.append("| events | " + " | ".join(SHORT[name] for name in here) + " | ours ÷ bare |")
         out.append("|---" * (len(here) + 2) + "|")

@@ -133,6 +133,7 @@ async def measure(
     for row in rows.values():
         cpu, wall, delayed = row.pop("cpu"), row.pop("wall"), row.pop("delayed_wall")
         row["cpu_us"] = _spread(cpu, 1e6)
+        row["cpu_us_by_round"] = [seconds * 1e6 for seconds in cpu]
         row["wall_ops_per_s"] = _spread([1 / seconds for seconds in wall], 1)
         if delayed:
             row["rtt_ops_per_s"] = _spread([1 / seconds for seconds in delayed], 1)
@@ -314,15 +315,23 @@ def _through_proxy(uri: str) -> tuple[tuple[str, int], Callable[[int], str]]:
 
 
 def _ratios(results: dict[str, Any]) -> None:
-    """CPU ratio of every system to the bare driver, per history and operation."""
+    """CPU ratio of every system to the bare driver, per history and operation: the
+    median of the rounds' ratios, each of two timings taken moments apart in one round
+    (this VM's CPU per op drifts by 2x with its neighbours' load; a round's pair does not)."""
     floor_cpu = {
-        (row["history"], row["operation"]): row["cpu_us"]["median"]
+        (row["history"], row["operation"]): row["cpu_us_by_round"]
         for row in results["rows"]
         if row["system"] == "bare driver"
     }
     for row in results["rows"]:
         base = floor_cpu.get((row["history"], row["operation"]))
-        row["cpu_vs_bare"] = None if not base else row["cpu_us"]["median"] / base
+        row["cpu_vs_bare"] = (
+            None
+            if not base
+            else statistics.median(
+                mine / floor for mine, floor in zip(row["cpu_us_by_round"], base, strict=True)
+            )
+        )
     for growth_row in results["growth"]:
         for row in results["rows"]:
             if row["system"] == "hector-mongo-session" and row["history"] == growth_row["history"]:
