@@ -63,8 +63,10 @@ def from_dump(data: dict[str, Any]) -> Event:
         fields["content"] = _content(extra.pop("content"))
     fields["actions"] = _actions(extra)
     custom = extra.pop("custom_metadata", None)
-    if custom == {}:
-        extra["custom_metadata"] = {}  # an explicit empty dict, not "none"
+    if custom == {} or (custom and EXTRA in custom):
+        # Kept whole among what only ADK has: an explicit empty dict (not "none"), or
+        # one holding the key this adapter keeps ADK's fields under.
+        extra["custom_metadata"] = custom
         custom = None
     fields["custom_metadata"] = {**(custom or {}), EXTRA: extra}
     return Event(**fields)

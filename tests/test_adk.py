@@ -202,6 +202,25 @@ async def test_adk_events_round_trip_exactly(adk: AdkSessionService) -> None:
     assert stored.events[0].model_dump() == original.model_dump()
 
 
+@pytest.mark.parametrize(
+    "custom",
+    [{"_adk": {"mine": 1}}, {"_adk": "x", "trace": "t"}, {"_adk": {}}],
+    ids=["nested", "beside-others", "empty"],
+)
+async def test_an_events_own_adk_key_in_custom_metadata_round_trips(
+    adk: AdkSessionService, custom: dict[str, Any]
+) -> None:
+    # The adapter keeps what only ADK has under custom_metadata["_adk"]: an event whose
+    # own custom_metadata has that key must not lose it to the adapter's.
+    session = await adk.create_session(app_name=APP, user_id=USER)
+    event = _text("agent", "hi", custom_metadata=custom)
+    await adk.append_event(session, event)
+    stored = await adk.get_session(app_name=APP, user_id=USER, session_id=session.id)
+    assert stored is not None
+    assert stored.events[0].custom_metadata == custom
+    assert stored.events[0] == event
+
+
 async def test_stored_adk_events_are_readable_bson(make_service: MakeService) -> None:
     service = make_service()
     if not isinstance(service, MongoSessionService):
