@@ -97,6 +97,13 @@ def check_id(value: object, name: str) -> str:
         raise InvalidArgumentError(f"{name} {exc}") from None
 
 
+def check_seq(value: object, name: str) -> int:
+    """Validate a position in a session's history outside a model (0: before the first)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InvalidArgumentError(f"{name} must be an int >= 0 (a seq), got {value!r}")
+    return value
+
+
 Id = Annotated[StrictStr, AfterValidator(_check_id)]
 """An identifier: a non-empty string of at most 256 characters without NUL or lone surrogates.
 

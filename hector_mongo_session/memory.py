@@ -33,7 +33,7 @@ from ._core import (
 )
 from ._memory_store import Key as _Key
 from ._memory_store import MemoryStore
-from ._model import check_id
+from ._model import check_id, check_seq
 from ._retention import Retention, current_time, stamp_import
 from ._sizing import check_state_document_fits
 from ._update import apply_update, list_matches, plan_update
@@ -148,6 +148,7 @@ class InMemoryService(MemoryStore, SessionService):
         self, *, app_name: str, user_id: str, session_id: str, after_seq: int = 0
     ) -> AsyncIterator[Event]:
         key = self._key(app_name, user_id, session_id)
+        after_seq = check_seq(after_seq, "after_seq")
         document = self._document(*key)
         through = document["archived_through"]
         first = max(after_seq, document.get("dropped_through", 0)) + 1

@@ -60,6 +60,18 @@ async def test_a_recent_get_is_one_call_on_sessions_and_an_old_one_adds_one(
     assert recording.count("session_events") == 1
 
 
+@pytest.mark.parametrize("min_age", [5, "1h", -1, None])
+async def test_gc_refuses_an_age_that_is_not_a_duration(mongo_database: Any, min_age: Any) -> None:
+    from datetime import timedelta
+
+    from hector_mongo_session import InvalidArgumentError
+
+    service = MongoSessionService(mongo_database)
+    age = timedelta(seconds=min_age) if min_age == -1 else min_age
+    with pytest.raises(InvalidArgumentError, match="min_age"):
+        await service.collect_orphans(min_age=age)
+
+
 async def test_gc_removes_the_buckets_an_interrupted_delete_left(mongo_database: Any) -> None:
     from datetime import timedelta
 

@@ -74,6 +74,20 @@ async def test_five_thousand_big_events_all_land_and_all_come_back(
         await reload(service, session)
 
 
+@pytest.mark.parametrize("after_seq", ["1", -1, True, 1.5, None])
+async def test_iter_events_refuses_a_position_that_is_not_a_seq(
+    make_service: MakeService, after_seq: Any
+) -> None:
+    service = make_service()
+    session = await create(service)
+    await service.append_event(session, text_event("kept"))
+    events = service.iter_events(
+        app_name=APP, user_id=USER, session_id=session.id, after_seq=after_seq
+    )
+    with pytest.raises(InvalidArgumentError, match="after_seq"):
+        await anext(events)
+
+
 async def test_seq_is_the_position_in_the_whole_history(make_service: MakeService) -> None:
     service = make_service(max_events=4)
     session = await create(service)

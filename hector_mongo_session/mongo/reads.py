@@ -15,7 +15,7 @@ from .._core import (
     encode_page_token,
     expect,
 )
-from .._model import check_id
+from .._model import check_id, check_seq
 from .._retention import alive, current_time
 from .._values import from_bson_datetime, to_bson_datetime
 from .._window import archive_span, combine_events, window_start
@@ -132,6 +132,7 @@ class Reader:
         self, *, app_name: str, user_id: str, session_id: str, after_seq: int = 0
     ) -> AsyncIterator[Event]:
         key = session_key(app_name, user_id, session_id)
+        after_seq = check_seq(after_seq, "after_seq")
         document = await call(
             "iter_events",
             self._sessions.find_one,

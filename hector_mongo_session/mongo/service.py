@@ -338,6 +338,8 @@ class MongoSessionService(SessionService):
         (an interrupted ``delete`` leaves them; deleting the session again removes them
         too). Returns how many. A full scan of the archive: run it from a maintenance job
         (the CLI's ``gc``)."""
+        if not isinstance(min_age, timedelta) or min_age < timedelta(0):
+            raise InvalidArgumentError(f"min_age must be a timedelta >= 0, got {min_age!r}")
         return await self._archive.collect_orphans(
             self._sessions, older_than=to_bson_datetime(utc_now() - min_age)
         )
