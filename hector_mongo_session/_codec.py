@@ -111,14 +111,20 @@ def decode_event(doc: Mapping[str, Any]) -> Event:
     release does not know is validated in full (and refused if it is not an event).
     """
     event = fast_decode_event(doc)
-    return _validate_event(doc) if event is None else event
+    return validate_event(doc) if event is None else event
 
 
-def _validate_event(doc: Mapping[str, Any]) -> Event:
+def validate_event(doc: Mapping[str, Any]) -> Event:
+    """The :class:`Event` of a document in the stored shape, validated in full: for
+    documents from elsewhere (an import file), and stored ones that are not as we write
+    them (:class:`InvalidArgumentError` saying what is wrong)."""
+    if not isinstance(doc, Mapping):
+        raise InvalidArgumentError(f"an event must be a mapping, got {type(doc).__name__}")
     data = dict(doc)
-    data["timestamp"] = from_bson_datetime(data["timestamp"])
-    if "seq" in data:
-        data["seq"] = int(data["seq"])
+    if isinstance(data.get("timestamp"), datetime):
+        data["timestamp"] = from_bson_datetime(data["timestamp"])
+    if isinstance(data.get("seq"), int):
+        data["seq"] = int(data["seq"])  # a BSON Int64 is an int subclass; seq is strict
     for name in ("content", "actions", "custom_metadata"):
         if name in data:
             data[name] = decode_value(data[name])

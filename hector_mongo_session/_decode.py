@@ -53,15 +53,19 @@ def _instance(cls: type[M], values: dict[str, Any], fields_set: set[str]) -> M:
 
 def _defaults(cls: type[BaseModel]) -> tuple[dict[str, Any], tuple[tuple[str, Any], ...]]:
     """``cls``'s fields with their plain defaults (``None`` where a factory makes the
-    default), and the fields whose default a factory makes."""
+    default, or where there is no default), and the fields whose default a factory makes."""
     template: dict[str, Any] = {}
     factories: list[tuple[str, Callable[[], Any]]] = []
     for name, field in cls.model_fields.items():
         factory: Any = field.default_factory
-        template[name] = None if factory is not None else field.default
+        template[name] = None if factory is not None or field.is_required() else field.default
         if factory is not None:
             factories.append((name, _empty_actions if factory is EventActions else factory))
     return template, tuple(factories)
+
+
+def _required(cls: type[BaseModel]) -> tuple[str, ...]:
+    return tuple(name for name, field in cls.model_fields.items() if field.is_required())
 
 
 def builder(cls: type[M]) -> Callable[[Mapping[str, Any]], M]:
@@ -73,8 +77,11 @@ def builder(cls: type[M]) -> Callable[[Mapping[str, Any]], M]:
     decoding.
     """
     template, factories = _defaults(cls)
+    required = _required(cls)
 
     def build(data: Mapping[str, Any]) -> M:
+        for name in required:
+            data[name]  # a KeyError when it is missing: see decode_event
         values = {**template, **data}
         for name, make in factories:
             if name not in data:
@@ -103,8 +110,16 @@ _file_model = builder(FileData)
 
 
 def decode_event(doc: Mapping[str, Any]) -> Event | None:
-    """The :class:`Event` of a stored document, or ``None`` when the document has a
-    field this release does not know (the caller then validates it in full)."""
+    """The :class:`Event` of a stored document, or ``None`` when the document is not as
+    this release writes them: a field it does not know, one missing or of another shape
+    (edited by hand, say). The caller then validates it in full."""
+    try:
+        return _event(doc)
+    except (KeyError, TypeError, AttributeError, ValueError):
+        return None
+
+
+def _event(doc: Mapping[str, Any]) -> Event | None:
     values = {**_EVENT, **doc}
     if len(values) != len(_EVENT):  # the document has a field that is not the model's
         return None
@@ -130,6 +145,7 @@ def decode_event(doc: Mapping[str, Any]) -> Event | None:
 
 
 def _content(doc: Mapping[str, Any]) -> Content:
+    doc["role"]  # required: a KeyError when it is missing
     values = {**_CONTENT, **doc}
     values["parts"] = [_part(part) for part in doc.get("parts", ())]
     return _instance(Content, values, set(doc))

@@ -17,7 +17,7 @@ from hector_mongo_session import (
     InvalidArgumentError,
     Part,
 )
-from hector_mongo_session._codec import _validate_event, decode_event, encode_event
+from hector_mongo_session._codec import decode_event, encode_event, validate_event
 
 from .helpers import at
 
@@ -71,7 +71,7 @@ def _models(model: Any) -> list[Any]:
 @pytest.mark.parametrize("event", EVENTS, ids=lambda event: event.id)
 def test_a_decoded_event_is_the_validated_one(event: Event) -> None:
     stored = encode_event(event, seq=7)
-    decoded, validated = decode_event(stored), _validate_event(stored)
+    decoded, validated = decode_event(stored), validate_event(stored)
     assert decoded == validated == event
     assert decoded.seq == validated.seq == 7
     assert repr(decoded) == repr(validated)
@@ -94,4 +94,33 @@ def test_defaults_are_not_shared_between_decoded_events() -> None:
 def test_a_stored_event_with_an_unknown_field_is_validated_and_refused() -> None:
     stored = {**encode_event(EVENTS[0], seq=1), "surprise": 1}
     with pytest.raises(InvalidArgumentError):
+        decode_event(stored)
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"content": {"parts": [{"text": "x"}]}}, "role"),
+        ({"content": {"role": "user", "parts": "abc"}}, "parts"),
+        ({"content": {"role": "model", "parts": [{"function_call": {"args": {}}}]}}, "name"),
+        ({"content": {"role": "user", "parts": [{"inline_data": {"data": b"x"}}]}}, "mime_type"),
+        ({"actions": "none"}, "actions"),
+        ({"timestamp": "yesterday"}, "timestamp"),
+    ],
+    ids=[
+        "no-role",
+        "parts-not-a-list",
+        "call-without-name",
+        "blob-without-type",
+        "actions",
+        "time",
+    ],
+)
+def test_a_stored_event_not_in_our_shape_is_refused_with_the_field(
+    change: dict[str, Any], problem: str
+) -> None:
+    # Edited by hand in the shell, say: an error saying what is wrong, not a TypeError
+    # or a model holding a missing field.
+    stored = {**encode_event(EVENTS[0], seq=1), **change}
+    with pytest.raises(InvalidArgumentError, match=problem):
         decode_event(stored)

@@ -6,7 +6,13 @@ import json
 import os
 from pathlib import Path
 
-from hector_mongo_session import GetRequest, InMemoryService, MongoSessionService, SessionService
+from hector_mongo_session import (
+    GetRequest,
+    InMemoryService,
+    ListRequest,
+    MongoSessionService,
+    SessionService,
+)
 from hector_mongo_session.testing import MockAsyncMongoClient
 from hector_mongo_session.transcripts import export_sessions, import_sessions, read
 
@@ -112,6 +118,48 @@ async def test_a_line_holding_a_bson_type_we_do_not_store_is_a_bad_record(
         assert [e.record for e in report.failed] == ["line 1", "line 2"]
         assert "ObjectId cannot be stored" in report.failed[0].reason
         assert "Decimal128 cannot be stored" in report.failed[1].reason
+
+
+async def test_a_line_with_fields_of_the_wrong_type_is_a_bad_record_that_says_which(
+    service: SessionService, tmp_path: Path
+) -> None:
+    # An edited or foreign line is not a stored document: every field is checked, and
+    # nothing of it is stored as it is (a "partial" that is not a bool would drop the
+    # event; "abc" as long_running_tool_ids would become ["a", "b", "c"]).
+    event = {"id": "e1", "timestamp": {"$date": "2024-01-01T00:00:00Z"}, "author": "user"}
+    good = {
+        "format": "hector-mongo-session",
+        "version": 1,
+        "app_name": "a",
+        "user_id": "u",
+        "created_at": {"$date": "2024-01-01T00:00:00Z"},
+        "last_update_time": {"$date": "2024-01-01T00:00:00Z"},
+        "events": [event],
+    }
+    bad = {
+        "created_at": good | {"created_at": "yesterday"},
+        "last_update_time": good | {"last_update_time": [1]},
+        "timestamp": good | {"events": [event | {"timestamp": "later"}]},
+        "partial": good | {"events": [event | {"partial": "maybe"}]},
+        "long_running_tool_ids": good | {"events": [event | {"long_running_tool_ids": "abc"}]},
+        "escalate": good | {"events": [event | {"actions": {"escalate": "perhaps"}}]},
+        "role": good | {"events": [event | {"content": {"parts": [{"text": "x"}]}}]},
+        "parts": good | {"events": [event | {"content": {"role": "user", "parts": "abc"}}]},
+    }
+    lines = [line | {"session_id": name} for name, line in bad.items()]
+    lines.append(good | {"session_id": "fine"})
+    path = tmp_path / "edited.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    for dry_run in (True, False):
+        report = await import_sessions(None if dry_run else service, read(path), dry_run=dry_run)
+        assert report.imported == 1
+        assert [e.record for e in report.failed] == [f"line {i}" for i in range(1, len(bad) + 1)]
+        for name, failure in zip(bad, report.failed, strict=True):
+            assert name in failure.reason, (name, failure.reason)
+            assert "Pydantic" not in failure.reason
+            assert "object has no" not in failure.reason
+    listed = await service.list(ListRequest(app_name="a", user_id="u"))
+    assert [s.id for s in listed.sessions] == ["fine"]
 
 
 async def test_a_dry_run_validates_without_a_service(tmp_path: Path) -> None:

@@ -179,16 +179,29 @@ def encoded_sessions(reader: TranscriptReader) -> Iterator[TranscriptSession]:
     return reader._sessions(encoded=True)
 
 
+def _problems(exc: ValidationError, at: tuple[int | str, ...]) -> list[str]:
+    """One line per problem, where it is and what was there; a nested model's own
+    validation error (its ``__init__`` raises ours) is followed down to its fields."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        where = (*at, *error["loc"])
+        cause = getattr(error.get("ctx", {}).get("error"), "__cause__", None)
+        if isinstance(cause, ValidationError):
+            problems += _problems(cause, where)
+            continue
+        found = error.get("input")
+        shown = f" (got {found!r:.40})" if isinstance(found, (str, int, float)) else ""
+        text = f"{error['msg']}{shown}"
+        problems.append(f"{'.'.join(map(str, where))}: {text}" if where else text)
+    return problems
+
+
 def reason(exc: BaseException) -> str:
     """Why a record failed, in our words (no validation dump, no links)."""
     if isinstance(exc.__cause__, ValidationError):  # our models wrap pydantic's errors
         exc = exc.__cause__
     if isinstance(exc, ValidationError):
-        problems = []
-        for error in exc.errors(include_url=False):
-            where = ".".join(str(step) for step in error["loc"])
-            problems.append(f"{where}: {error['msg']}" if where else error["msg"])
-        return f"invalid {exc.title}: " + "; ".join(problems)
+        return f"invalid {exc.title}: " + "; ".join(_problems(exc, ()))
     if isinstance(exc, KeyError):
         return f"missing field {exc}"
     if isinstance(exc, (RecursionError, UnicodeDecodeError)):

@@ -13,12 +13,13 @@ its shared state alongside::
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from bson import json_util
 from bson.json_util import JSONMode, JSONOptions
 
-from .._codec import decode_event, decode_merged_state, decode_state
+from .._codec import decode_merged_state, decode_state, validate_event
 from .._values import from_bson_datetime
 from ..snapshot import SessionSnapshot, encode_snapshot
 from ._base import (
@@ -96,13 +97,28 @@ def _session(
         user_id=options.user(document["user_id"]),
         session_id=document["session_id"],
         state=state,
-        events=deliver((decode_event(event) for event in document.get("events", [])), sink),
-        created_at=from_bson_datetime(document["created_at"]),
-        last_update_time=from_bson_datetime(document["last_update_time"]),
+        # A line is not a stored document (edited, or from elsewhere): validated in full.
+        events=deliver((validate_event(event) for event in _events(document)), sink),
+        created_at=_time(document, "created_at"),
+        last_update_time=_time(document, "last_update_time"),
         event_count=document.get("event_count"),
         metadata=decode_state(document.get("metadata")),
         title=document.get("title"),
     )
+
+
+def _events(document: dict[str, Any]) -> list[Any]:
+    events = document.get("events", [])
+    if not isinstance(events, list):
+        raise ValueError(f"events must be an array, got {type(events).__name__}")
+    return events
+
+
+def _time(document: dict[str, Any], name: str) -> datetime:
+    value = document[name]
+    if not isinstance(value, datetime):
+        raise ValueError(f'{name} must be a date ({{"$date": ...}}), got {value!r:.60}')
+    return from_bson_datetime(value)
 
 
 __all__ = ["RecordError", "dumps", "read"]
