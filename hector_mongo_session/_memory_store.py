@@ -1,17 +1,24 @@
 """The storage of :class:`~hector_mongo_session.InMemoryService`: the documents it keeps
-(the very documents the MongoDB service stores) and how it finds them."""
+(the very documents the MongoDB service stores), how it finds them, and the steps that
+change them as MongoDB would (archive moves, erasure, shared-state buckets and their size
+check). The service's operations, in ``memory``, are built from these."""
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from ._append import AppendPlan
+from ._codec import with_seqs
 from ._core import ScopeUpdate, build_session
 from ._model import check_id
 from ._retention import Retention, current_time, expired
-from ._window import merge_archived
+from ._sizing import check_state_document_fits
+from ._window import bucket_document, merge_archived, split_into_buckets
 from .errors import SessionNotFoundError
+from .models import utc_now
+from .requests import Erased
 from .session import Session
 
 Key = tuple[str, str, str]
@@ -47,6 +54,25 @@ class MemoryStore:
             self._buckets_of(key, document), first=first, last=last, operation="export"
         )
 
+    def _archive_oldest(self, key: Key, document: dict[str, Any], plan: AppendPlan) -> None:
+        move = plan.move
+        assert move is not None
+        window, sizes = document["events"], document["event_bytes"]
+        moving = with_seqs(window[: move.count], move.first_seq)
+        buckets = self._archive.setdefault(key, [])
+        now = utc_now()
+        for bucket in split_into_buckets(move.first_seq, moving, sizes[: move.count]):
+            buckets.append(
+                bucket_document(document, bucket, revision=move.planned_revision, now=now)
+            )
+            if "archive_expire_at" in document:
+                buckets[-1]["expire_at"] = document["archive_expire_at"]
+        newest = max(event["timestamp"] for event in moving)
+        document["archive_max_time"] = max(document.get("archive_max_time", newest), newest)
+        document["archived_through"] = move.last_seq
+        del window[: move.count]
+        del sizes[: move.count]
+
     def _document(self, app_name: str, user_id: str, session_id: str) -> dict[str, Any]:
         key = self._key(app_name, user_id, session_id)
         self._expire(key)
@@ -65,6 +91,17 @@ class MemoryStore:
             del self._sessions[key]
             self._archive.pop(key, None)
         return False
+
+    def _erase(self, chosen: Callable[[str, str], bool]) -> Erased:
+        sessions = [key for key in self._sessions if chosen(key[0], key[1])]
+        for key in sessions:
+            del self._sessions[key]
+        archived = [key for key in self._archive if chosen(key[0], key[1])]
+        buckets = sum(len(self._archive.pop(key)) for key in archived)
+        users = [key for key in self._user_states if chosen(*key)]
+        for user in users:
+            del self._user_states[user]
+        return Erased(sessions=len(sessions), archived_buckets=buckets, user_states=len(users))
 
     def _stamp(self, document: dict[str, Any], key: Key | None) -> None:
         """Retention: a write moves ``expire_at`` forward, and the archive's horizon with it
@@ -94,6 +131,19 @@ class MemoryStore:
         session.stored  # noqa: B018 - read now: the store changes its documents in place
         return session
 
+    def _check_shared_fits(self, session: Session, plan: AppendPlan) -> None:
+        """The real app/user buckets after the append must fit in 16 MiB (the handle's
+        copies, which the plan checked, may be behind)."""
+        ids = {"app_name": session.app_name, "user_id": session.user_id}
+        if plan.app_update:
+            bucket = plan.app_update.apply_to(self._app_states.get(session.app_name, {}))
+            _bucket_fits("app state", ids, bucket)
+        if plan.user_update:
+            key = (session.app_name, session.user_id)
+            _bucket_fits(
+                "user state", ids, plan.user_update.apply_to(self._user_states.get(key, {}))
+            )
+
     def _update_shared(
         self, app_name: str, user_id: str, app: ScopeUpdate, user: ScopeUpdate
     ) -> None:
@@ -102,3 +152,7 @@ class MemoryStore:
         if user:
             key = (app_name, user_id)
             self._user_states[key] = user.apply_to(self._user_states.get(key, {}))
+
+
+def _bucket_fits(what: str, ids: dict[str, str], bucket: dict[str, Any]) -> None:
+    check_state_document_fits(what, {**ids, "state": bucket})

@@ -8,7 +8,7 @@ two behave identically; everything lives in this process and is lost when it exi
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -31,11 +31,9 @@ from ._core import (
     select_events,
     stale,
 )
-from ._memory_store import Key as _Key
 from ._memory_store import MemoryStore
 from ._model import check_id, check_seq
 from ._retention import Retention, current_time, stamp_import
-from ._sizing import check_state_document_fits
 from ._update import apply_update, list_matches, plan_update
 from ._usage import append_counters, apply_counters, record_append, record_pop
 from ._values import from_bson_datetime, to_bson_datetime
@@ -44,10 +42,8 @@ from ._window import (
     DEFAULT_MAX_WINDOW_BYTES,
     WindowBounds,
     archive_span,
-    bucket_document,
     combine_events,
     merge_archived,
-    split_into_buckets,
 )
 from .errors import (
     InvalidArgumentError,
@@ -204,19 +200,6 @@ class InMemoryService(MemoryStore, SessionService):
         record_append(session, plan)
         session.stored.archive_expire_at = document.get("archive_expire_at")
 
-    def _check_shared_fits(self, session: Session, plan: AppendPlan) -> None:
-        """The real app/user buckets after the append must fit in 16 MiB (the handle's
-        copies, which the plan checked, may be behind)."""
-        ids = {"app_name": session.app_name, "user_id": session.user_id}
-        if plan.app_update:
-            bucket = plan.app_update.apply_to(self._app_states.get(session.app_name, {}))
-            _bucket_fits("app state", ids, bucket)
-        if plan.user_update:
-            key = (session.app_name, session.user_id)
-            _bucket_fits(
-                "user state", ids, plan.user_update.apply_to(self._user_states.get(key, {}))
-            )
-
     def _settle_stored(
         self, session: Session, plan: AppendPlan, document: dict[str, Any], stored: set[str]
     ) -> None:
@@ -233,25 +216,6 @@ class InMemoryService(MemoryStore, SessionService):
             session, plan, stored_revision=document["revision"], last_ids=newest
         ):
             raise stale(session, document["revision"])
-
-    def _archive_oldest(self, key: _Key, document: dict[str, Any], plan: AppendPlan) -> None:
-        move = plan.move
-        assert move is not None
-        window, sizes = document["events"], document["event_bytes"]
-        moving = with_seqs(window[: move.count], move.first_seq)
-        buckets = self._archive.setdefault(key, [])
-        now = utc_now()
-        for bucket in split_into_buckets(move.first_seq, moving, sizes[: move.count]):
-            buckets.append(
-                bucket_document(document, bucket, revision=move.planned_revision, now=now)
-            )
-            if "archive_expire_at" in document:
-                buckets[-1]["expire_at"] = document["archive_expire_at"]
-        newest = max(event["timestamp"] for event in moving)
-        document["archive_max_time"] = max(document.get("archive_max_time", newest), newest)
-        document["archived_through"] = move.last_seq
-        del window[: move.count]
-        del sizes[: move.count]
 
     async def list(self, request: ListRequest) -> ListResponse:
         expect(request, ListRequest)
@@ -317,17 +281,6 @@ class InMemoryService(MemoryStore, SessionService):
         app_states = int(self._app_states.pop(app_name, None) is not None)
         return erased.model_copy(update={"app_states": app_states})
 
-    def _erase(self, chosen: Callable[[str, str], bool]) -> Erased:
-        sessions = [key for key in self._sessions if chosen(key[0], key[1])]
-        for key in sessions:
-            del self._sessions[key]
-        archived = [key for key in self._archive if chosen(key[0], key[1])]
-        buckets = sum(len(self._archive.pop(key)) for key in archived)
-        users = [key for key in self._user_states if chosen(*key)]
-        for user in users:
-            del self._user_states[user]
-        return Erased(sessions=len(sessions), archived_buckets=buckets, user_states=len(users))
-
     async def pop_event(self, session: Session) -> Event | None:
         expect(session, Session)
         key = (session.app_name, session.user_id, session.id)
@@ -392,10 +345,6 @@ class InMemoryService(MemoryStore, SessionService):
                     app_state=self._app_states.get(key[0]),
                     user_state=self._user_states.get((key[0], key[1])),
                 )
-
-
-def _bucket_fits(what: str, ids: dict[str, str], bucket: dict[str, Any]) -> None:
-    check_state_document_fits(what, {**ids, "state": bucket})
 
 
 def _check_nothing_archived(document: Mapping[str, Any]) -> None:
