@@ -1,6 +1,7 @@
 """The MongoDB backend: :class:`MongoSessionService` and the modules behind it.
 
 - ``service``: the service (create, get, append, list, delete, pop, import/export entry points);
+- ``maintenance``: the store-wide methods for operators (indexes, orphaned buckets, stats);
 - ``queries``: filters, projections and pipelines shared by the calls;
 - ``append``: the append path (and archive moves);
 - ``archive``: the archive collection of older events;

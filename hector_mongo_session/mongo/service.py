@@ -31,7 +31,6 @@ from .._core import (
 from .._model import check_id
 from .._retention import Retention, current_time
 from .._update import plan_update
-from .._values import to_bson_datetime
 from .._window import (
     DEFAULT_MAX_EVENTS,
     DEFAULT_MAX_WINDOW_BYTES,
@@ -40,7 +39,6 @@ from .._window import (
 from ..errors import (
     InvalidArgumentError,
     SessionAlreadyExistsError,
-    StorageError,
 )
 from ..models import Event, utc_now
 from ..requests import (
@@ -59,11 +57,11 @@ from ..snapshot import ImportOutcome, SessionSnapshot
 from .admin import delete_app, delete_user, update_session
 from .append import Appender
 from .archive import Archive
-from .bulk import app_names, export_snapshots, import_snapshots, usage_stats
+from .bulk import export_snapshots, import_snapshots
 from .connect import DRIVER_INFO, open_database
 from .create import create_session
 from .driver import call, close_client, primary
-from .indexes import ensure_indexes, refused, warn_not_built
+from .maintenance import StoreMaintenance
 from .queries import (
     session_key,
 )
@@ -74,7 +72,7 @@ from .shared import SharedState
 __all__ = ["DEFAULT_MAX_EVENTS", "DEFAULT_MAX_WINDOW_BYTES", "DRIVER_INFO", "MongoSessionService"]
 
 
-class MongoSessionService(SessionService):
+class MongoSessionService(StoreMaintenance, SessionService):
     """A session service storing sessions in MongoDB.
 
     Args:
@@ -204,25 +202,6 @@ class MongoSessionService(SessionService):
         if client is not None:
             await close_client(client)
 
-    async def ensure_indexes(self) -> builtins.list[str]:
-        """Create the indexes the service relies on (idempotent); return their names.
-
-        An index with the same keys and options under another name is used as it is (its
-        name is returned).
-
-        Raises:
-            IndexBuildError: an index there conflicts with one of ours, or the data has
-                duplicates of a unique key (the other indexes are built all the same).
-        """
-        names = await ensure_indexes(
-            self._sessions,
-            self._shared.app_states,
-            self._shared.user_states,
-            self._archive.collection,
-        )
-        self._indexes_ready = True
-        return names
-
     async def create(self, request: CreateRequest) -> CreateResponse:
         await self._ensure_indexes_once()
         try:
@@ -333,64 +312,11 @@ class MongoSessionService(SessionService):
     async def pop_event(self, session: Session) -> Event | None:
         return await self._appender.pop(session)
 
-    async def collect_orphans(self, *, min_age: timedelta = timedelta(hours=1)) -> int:
-        """Delete archive buckets whose session is gone, archived at least ``min_age`` ago
-        (an interrupted ``delete`` leaves them; deleting the session again removes them
-        too). Returns how many. A full scan of the archive: run it from a maintenance job
-        (the CLI's ``gc``)."""
-        if not isinstance(min_age, timedelta) or min_age < timedelta(0):
-            raise InvalidArgumentError(f"min_age must be a timedelta >= 0, got {min_age!r}")
-        return await self._archive.collect_orphans(
-            self._sessions, older_than=to_bson_datetime(utc_now() - min_age)
-        )
-
     async def user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
         bucket = await self._shared.read_user(
             check_id(app_name, "app_name"), check_id(user_id, "user_id"), "user_state"
         )
         return decode_state(bucket)
-
-    async def app_names(self) -> builtins.list[str]:
-        """Every app that has sessions (for tools that walk the whole store)."""
-        return await app_names(self._sessions)
-
-    async def stats(self, *, app_name: str | None = None) -> builtins.list[dict[str, Any]]:
-        """Per (app, user): sessions, events ever appended, events in windows, their bytes
-        (``event_bytes``), every stored event's bytes (``stored_bytes``, the archive's
-        included) and tokens (``input_tokens``, ``output_tokens``, ``total_tokens``)."""
-        return await usage_stats(self._sessions, app_name=app_name)
-
-    async def index_names(self) -> dict[str, builtins.list[str]]:
-        """The indexes that exist, per collection."""
-        names: dict[str, builtins.list[str]] = {}
-        collections = (
-            self._sessions,
-            self._archive.collection,
-            self._shared.app_states,
-            self._shared.user_states,
-        )
-        for collection in collections:
-            info = await call("index_names", collection.index_information, writes=False)
-            names[collection.name] = sorted(info)
-        return names
-
-    async def _ensure_indexes_once(self) -> None:
-        """Build the indexes on first use: once, unless it failed for now (a lost
-        connection). Where it failed for good (a conflicting index, duplicates, no right
-        to build indexes), sessions are stored all the same and a warning says why;
-        ``ensure_indexes()`` raises the error itself."""
-        if self._indexes_ready:
-            return
-        async with self._indexes_lock:
-            if self._indexes_ready:
-                return
-            try:
-                await self.ensure_indexes()
-            except StorageError as error:
-                if not refused(error):
-                    raise
-                self._indexes_ready = True
-                warn_not_built(error)
 
 
 def _refuse_sync_database(database: Any) -> None:
