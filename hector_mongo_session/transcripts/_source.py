@@ -22,15 +22,19 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from ..errors import InvalidArgumentError
+from ._bytes import BOM as _BOM
+from ._bytes import GZIP_MAGIC as _GZIP_MAGIC
+from ._bytes import JSON_WHITESPACE as _JSON_WHITESPACE
+from ._bytes import SQLITE_MAGIC as SQLITE_MAGIC
+from ._bytes import UTF16_BOMS as _UTF16_BOMS
+from ._bytes import Counting as _Counting
+from ._bytes import last_content_byte as _last_content_byte
+from ._bytes import looks_utf16 as _looks_utf16
+from ._bytes import not_utf8 as _not_utf8
 from ._json_stream import BrokenArrayError, Element, JsonArray, is_message, json_error, parses
 
-SQLITE_MAGIC = b"SQLite format 3\x00"
-_GZIP_MAGIC = b"\x1f\x8b"
-_BOM = b"\xef\xbb\xbf"
-_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _HEAD = 64 * 1024
 """Bytes looked at to tell the encoding."""
-_JSON_WHITESPACE = b" \t\r\n"
 
 
 _UNSET: Any = object()
@@ -49,29 +53,6 @@ class UnreadableFileError(InvalidArgumentError):
         super().__init__(f"{file}: {reason}")
         self.file = file
         self.reason = reason
-
-
-class _Counting(io.RawIOBase):
-    """A raw stream that counts the bytes read through it (for progress)."""
-
-    def __init__(self, stream: BinaryIO, *, owned: bool) -> None:
-        self._stream = stream
-        self._owned = owned
-        self.count = 0
-
-    def close(self) -> None:
-        if self._owned and not self.closed:
-            self._stream.close()
-        super().close()
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        data = self._stream.read(len(buffer))
-        buffer[: len(data)] = data
-        self.count += len(data)
-        return len(data)
 
 
 class Source:
@@ -380,30 +361,3 @@ class Source:
         """Close the file (a gzip stream does not close the file under it)."""
         self._stream.close()
         self._raw.close()
-
-
-def _not_utf8(byte: int) -> str:
-    return (
-        f"not UTF-8 text (byte 0x{byte:02x} on its first line); convert it to UTF-8, "
-        "e.g. iconv -f latin1 -t utf-8"
-    )
-
-
-def _last_content_byte(path: Path) -> bytes:
-    """The last byte of a file that is not JSON whitespace (``b""`` if there is none)."""
-    with path.open("rb") as handle:
-        end = handle.seek(0, io.SEEK_END)
-        while end > 0:
-            start = max(0, end - 4096)
-            handle.seek(start)
-            content = handle.read(end - start).rstrip(_JSON_WHITESPACE)
-            if content:
-                return content[-1:]
-            end = start
-    return b""
-
-
-def _looks_utf16(head: bytes) -> bool:
-    sample = head[:256]
-    halves = (sample[0::2], sample[1::2])
-    return len(sample) >= 4 and any(half.count(0) >= 0.75 * len(half) for half in halves)
