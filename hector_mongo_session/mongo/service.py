@@ -25,9 +25,7 @@ from datetime import timedelta
 from typing import Any
 
 from .._codec import decode_state
-from .._core import (
-    expect,
-)
+from .._core import expect
 from .._model import check_id
 from .._retention import Retention, current_time
 from .._update import plan_update
@@ -62,9 +60,7 @@ from .connect import DRIVER_INFO, open_database
 from .create import create_session
 from .driver import call, close_client, primary
 from .maintenance import StoreMaintenance
-from .queries import (
-    session_key,
-)
+from .queries import session_key
 from .reads import Reader
 from .retention import remove_expired
 from .shared import SharedState

@@ -51,14 +51,6 @@ _SESSION_FIELDS = {
     "current_agent_name",
     "artifacts",
 }
-_ACTION_FIELDS = {
-    "state_delta",
-    "update_context",
-    "artifact_delta",
-    "transfer_to_agent",
-    "escalate",
-    "skip_summarization",
-}
 
 
 def _pruned(value: Any) -> Any:
