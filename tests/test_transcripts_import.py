@@ -89,21 +89,24 @@ async def test_a_session_the_store_refuses_is_reported_and_the_rest_imported(
     assert "16777216" in report.failed[0].reason
 
 
+EDITED_LINE = {
+    "format": "hector-mongo-session",
+    "version": 1,
+    "app_name": "a",
+    "user_id": "u",
+    "created_at": {"$date": "2024-01-01T00:00:00Z"},
+    "last_update_time": {"$date": "2024-01-01T00:00:00Z"},
+    "events": [],
+}
+"""A line of our JSONL as one might write or edit it by hand (no session_id yet)."""
+
+
 async def test_a_line_holding_a_bson_type_we_do_not_store_is_a_bad_record(
     service: SessionService, tmp_path: Path
 ) -> None:
     # Extended JSON can name any BSON type ({"$oid": ...}); an edited or foreign line may
     # put one in state or metadata: that record fails with the reason, the others import.
-    good = {
-        "format": "hector-mongo-session",
-        "version": 1,
-        "app_name": "a",
-        "user_id": "u",
-        "created_at": {"$date": "2024-01-01T00:00:00Z"},
-        "last_update_time": {"$date": "2024-01-01T00:00:00Z"},
-        "state": {},
-        "events": [],
-    }
+    good = EDITED_LINE | {"state": {}}
     oid = {"$oid": "5f0000000000000000000000"}
     lines = [
         good | {"session_id": "in-state", "state": {"o": oid}},
@@ -127,15 +130,7 @@ async def test_a_line_with_fields_of_the_wrong_type_is_a_bad_record_that_says_wh
     # nothing of it is stored as it is (a "partial" that is not a bool would drop the
     # event; "abc" as long_running_tool_ids would become ["a", "b", "c"]).
     event = {"id": "e1", "timestamp": {"$date": "2024-01-01T00:00:00Z"}, "author": "user"}
-    good = {
-        "format": "hector-mongo-session",
-        "version": 1,
-        "app_name": "a",
-        "user_id": "u",
-        "created_at": {"$date": "2024-01-01T00:00:00Z"},
-        "last_update_time": {"$date": "2024-01-01T00:00:00Z"},
-        "events": [event],
-    }
+    good = EDITED_LINE | {"events": [event]}
     bad = {
         "created_at": good | {"created_at": "yesterday"},
         "last_update_time": good | {"last_update_time": [1]},
