@@ -107,8 +107,9 @@ def decode_event(doc: Mapping[str, Any]) -> Event:
     """Return the :class:`Event` of a stored document.
 
     Stored documents were validated when they were encoded, so the models are built
-    without validating them again (see ``_decode``); a document with a field this
-    release does not know is validated in full (and refused if it is not an event).
+    without validating them again (see ``_decode``); a document not in the shape this
+    release writes (a field it does not know, one missing or of another type) is
+    validated in full (and refused, saying what is wrong, if it is not an event).
     """
     event = fast_decode_event(doc)
     return validate_event(doc) if event is None else event
