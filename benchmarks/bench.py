@@ -192,6 +192,8 @@ async def run(args: argparse.Namespace, sizes: dict[str, Any]) -> dict[str, Any]
             "backend": backend,
             "window": CAP,
             "rtt_ms": rtt,
+            "rounds": sizes["rounds"],
+            "operations_per_round": sizes["count"],
             "machine": f"{platform.machine()}, {os.cpu_count()} cpus, {platform.platform()}",
             "python": platform.python_version(),
             "rows": [],
@@ -357,10 +359,22 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
         metavar="MS",
         help="also time every operation through a proxy adding MS to each round trip (0: off)",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        metavar="N",
+        help="interleaved rounds per history (default 5): more narrow the ratios on a noisy"
+        " machine, at about half a minute more each",
+    )
     args = parser.parse_args(argv)
     sizes = dict(QUICK if args.quick else FULL)
     if args.histories:
         sizes["histories"] = args.histories
+    if args.rounds is not None:
+        if args.rounds < 1:
+            parser.error("--rounds must be at least 1")
+        sizes["rounds"] = args.rounds
     return await run(args, sizes)
 
 

@@ -25,8 +25,10 @@ def _by(results: dict[str, Any], system: str) -> dict[tuple[int, str], dict[str,
 
 
 async def test_the_benchmark_runs_on_the_stand_in_as_a_labelled_extra(tmp_path: Path) -> None:
-    results = await bench.main([*QUICK, "--mongomock", "--out", str(tmp_path)])
+    results = await bench.main([*QUICK, "--mongomock", "--rounds", "3", "--out", str(tmp_path)])
     assert "labelled extra" in results["backend"]
+    assert results["rounds"] == 3
+    assert all(len(row["cpu_us_by_round"]) == 3 for row in results["rows"])
     ours = _by(results, "hector-mongo-session")
     assert sorted(ours) == [
         (10, "append"),
