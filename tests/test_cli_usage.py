@@ -143,3 +143,16 @@ def test_gc_reports_what_it_deleted(capsys: pytest.CaptureFixture[str], tmp_path
     assert commands.main(["--uri", uri, "gc", "--min-age", "0.001"]) == 0
     assert "deleted 0 orphaned archive buckets" in capsys.readouterr().out
     assert commands.main(["--uri", uri, "gc", "--min-age", "-1"]) == 2
+
+
+@pytest.mark.parametrize(
+    "option", [["gc", "--min-age"], ["stats", "--timeout"]], ids=["min-age", "timeout"]
+)
+@pytest.mark.parametrize("value", ["nan", "inf", "1e400", "1e20"])
+def test_numbers_out_of_range_are_bad_usage_not_a_traceback(
+    option: list[str], value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    uri = f"mongomock://{tmp_path.name}"
+    assert cli.main(["--uri", uri, *option, value]) == 2
+    assert f"argument {option[1]}: must be" in capsys.readouterr().err
+

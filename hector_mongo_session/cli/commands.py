@@ -45,15 +45,26 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
         return text + " (default: %(default)s)"
 
 
+MAX_SECONDS = 86400.0
+"""The bound of options in seconds: past it a wait or an age overflows the driver's
+timeouts and datetime arithmetic (``inf`` and ``1e20`` would end in a traceback)."""
+
+
+def _bounds(kind: type[int] | type[float], most: float | None) -> str:
+    if most is None:
+        return "above 0"
+    return f"between 1 and {most:g}" if kind is int else f"above 0 and at most {most:g}"
+
+
 def _positive(kind: type[int] | type[float], most: float | None = None) -> Any:
     def parse(text: str) -> int | float:
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if value <= 0 or (most is not None and value > most):
-            bound = f"between 1 and {most:g}" if most is not None else "above 0"
-            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
+        # `not value > 0` also refuses NaN, which passes every comparison as False.
+        if not value > 0 or (most is not None and value > most):
+            raise argparse.ArgumentTypeError(f"must be {_bounds(kind, most)}, got {text}")
         return value
 
     return parse
@@ -86,10 +97,11 @@ def _connection(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=_positive(float),
+        type=_positive(float, MAX_SECONDS),
         default=default(DEFAULT_TIMEOUT),
         metavar="SECONDS",
-        help=f"how long to wait for the server (default: {DEFAULT_TIMEOUT:g})",
+        help=f"how long to wait for the server, at most {MAX_SECONDS:g} (a day) "
+        f"(default: {DEFAULT_TIMEOUT:g})",
     )
 
 
@@ -196,11 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
     gc = command("gc", "delete archived events whose session is gone (a full archive scan)")
     gc.add_argument(
         "--min-age",
-        type=_positive(float),
+        type=_positive(float, MAX_SECONDS * 365 * 1000),
         default=3600.0,
         metavar="SECONDS",
-        help="only buckets archived at least this long ago, above 0 (an import in progress "
-        "is younger)",
+        help="only buckets archived at least this long ago, above 0 and at most 1000 years "
+        "(an import in progress is younger)",
     )
 
     command("demo", "run the scripted demo conversation")
