@@ -156,3 +156,19 @@ def test_numbers_out_of_range_are_bad_usage_not_a_traceback(
     assert cli.main(["--uri", uri, *option, value]) == 2
     assert f"argument {option[1]}: must be" in capsys.readouterr().err
 
+
+def test_the_ls_hint_quotes_ids_for_the_shell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MONGODB_URI", f"mongomock://{tmp_path.name}")
+    app, user = "my app", "u.$HOME"
+    lines = [f'{{"id": "c{n}", "messages": [{{"role": "user", "content": "hi"}}]}}' for n in (1, 2)]
+    (tmp_path / "chats.jsonl").write_text("\n".join(lines) + "\n")
+    assert cli.main(["import", str(tmp_path / "chats.jsonl"), "--app", app, "--user", user]) == 0
+    capsys.readouterr()
+    assert cli.main(["ls", "--app", app, "--user", user, "--limit", "1"]) == 0
+    hint = capsys.readouterr().err.strip().removeprefix("more: hector-mongo-session ")
+    argv = subprocess.run(
+        ["bash", "-c", f'printf "%s\\n" {hint}'], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert argv[:5] == ["ls", "--app", app, "--user", user], "the hint, pasted in a shell"

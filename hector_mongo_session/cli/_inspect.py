@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from typing import Any
 
@@ -41,10 +42,12 @@ async def ls(args: argparse.Namespace, service: MongoSessionService) -> int:
     ]
     table(sys.stdout, ["APP", "USER", "SESSION", "EVENTS", "UPDATED (UTC)", "TITLE"], rows)
     if args.app and token:
-        user = f" --user {args.user}" if args.user else ""
+        # Quoted for the shell, so that the hint pasted as it is lists the same app and
+        # user ("$" and spaces in ids); an empty user id is a user too.
+        user = "" if args.user is None else f" --user {shlex.quote(args.user)}"
         print(
-            f"more: hector-mongo-session ls --app {args.app}{user} --limit {args.limit} "
-            f"--page {token}",
+            f"more: hector-mongo-session ls --app {shlex.quote(args.app)}{user} "
+            f"--limit {args.limit} --page {token}",
             file=sys.stderr,
         )
     elif more or len(sessions) > len(shown):
