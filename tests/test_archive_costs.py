@@ -99,3 +99,10 @@ async def test_gc_removes_the_buckets_an_interrupted_delete_left(mongo_database:
     assert removed > 0
     assert await archive.count_documents({"session_id": "doomed"}) == 0
     assert len((await reload(service, kept)).events) == 6, "a live session lost its archive"
+
+
+async def test_gc_with_an_age_older_than_the_calendar_removes_nothing(mongo_database: Any) -> None:
+    from datetime import timedelta
+
+    service = MongoSessionService(mongo_database)
+    assert await service.collect_orphans(min_age=timedelta.max) == 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .._values import to_bson_datetime
@@ -62,7 +62,7 @@ class StoreMaintenance:
         if not isinstance(min_age, timedelta) or min_age < timedelta(0):
             raise InvalidArgumentError(f"min_age must be a timedelta >= 0, got {min_age!r}")
         return await self._archive.collect_orphans(
-            self._sessions, older_than=to_bson_datetime(utc_now() - min_age)
+            self._sessions, older_than=to_bson_datetime(_before(min_age))
         )
 
     async def app_names(self) -> builtins.list[str]:
@@ -106,3 +106,11 @@ class StoreMaintenance:
                     raise
                 self._indexes_ready = True
                 warn_not_built(error)
+
+
+def _before(age: timedelta) -> datetime:
+    """Now minus ``age``; the earliest date when that is before the year 1 (no bucket is
+    that old, so nothing is collected), where the subtraction would overflow."""
+    now = utc_now()
+    earliest = datetime.min.replace(tzinfo=timezone.utc)
+    return now - age if age < now - earliest else earliest
