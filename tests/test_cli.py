@@ -95,9 +95,19 @@ def test_ls_show_and_rm(workdir: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert _run("hector-mongo-session show chat-weather-1 --app a --user b") == 0
     text = capsys.readouterr().out
     assert "system: You are terse." in text
+    assert re.search(r"\d+ events \(all in the session document\)", text), text
     assert "<- get_weather: {'temp_c': 4}" in text
     assert re.search(r"last update 20\d\d-\d\d-\d\d ", text), "show shows the session's date"
     assert re.search(r"\[20\d\d-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] user: ", text), text
+    _run(
+        "hector-mongo-session --max-events 2 import tests/fixtures/transcripts/openai_chat.jsonl"
+        " --app long --user b"
+    )
+    capsys.readouterr()
+    assert _run("hector-mongo-session show chat-weather-1 --app long --user b") == 0
+    assert re.search(
+        r"\d+ events \(2 in the session document, the rest archived\)", capsys.readouterr().out
+    )
     assert _run("hector-mongo-session rm nope --app a --user b") == 1
     assert "no session 'nope'" in capsys.readouterr().err
     assert _run("hector-mongo-session show nope --app a --user b") == 1

@@ -70,9 +70,14 @@ async def show(args: argparse.Namespace, service: MongoSessionService) -> int:
     request = GetRequest(app_name=args.app, user_id=args.user, session_id=args.session)
     session = (await service.get(request)).session
     print(f"session {session.id!r}  app {session.app_name!r}  user {session.user_id!r}")
+    window = session.events_in_window
+    where = (
+        "all in the session document"
+        if window == session.event_count
+        else f"{window} in the session document, the rest archived"
+    )
     print(
-        f"  revision {session.revision}, {session.event_count} events "
-        f"({session.events_in_window} in the session document, the rest archived), "
+        f"  revision {session.revision}, {session.event_count} events ({where}), "
         f"last update {_when(session.last_update_time)} UTC"
     )
     usage = session.usage
