@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any
 
+from ._model import check_seq
 from .errors import InvalidArgumentError
 from .models import Event
 from .session import Session
@@ -28,9 +29,8 @@ def fork_point(source: Session, at_seq: int | None) -> int:
     """The seq a fork of ``source`` ends at (its newest by default), checked."""
     if at_seq is None:
         return source.event_count
-    if isinstance(at_seq, bool) or not isinstance(at_seq, int):
-        raise InvalidArgumentError(f"at_seq must be an int, got {type(at_seq).__name__}")
-    if not 0 <= at_seq <= source.event_count:
+    at_seq = check_seq(at_seq, "at_seq")
+    if at_seq > source.event_count:
         raise InvalidArgumentError(
             f"at_seq {at_seq} is outside session {source.id!r}'s history (0..{source.event_count})"
         )
